@@ -1,0 +1,205 @@
+"""The ``reaction`` command line.
+
+Each sub-command lives with its feature; this module only assembles them and
+turns :class:`ReactionError` into one line on stderr and exit status 2.
+"""
+import argparse
+import importlib
+import logging
+import os
+import sys
+import time
+from dataclasses import replace
+from typing import List, Optional
+
+from .types import ReactionError
+
+# Feature modules that add their own sub-commands with ``register(subparsers)``.
+FEATURE_MODULES = ("reaction.train", "reaction.evaluate", "reaction.publish")
+
+
+def _positive_float(name):
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError("{} must be a number, got {!r}".format(name, text))
+        if value <= 0:
+            raise argparse.ArgumentTypeError("{} must be > 0, got {}".format(name, text))
+        return value
+
+    return parse
+
+
+def _positive_int(name):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError("{} must be an integer, got {!r}".format(name, text))
+        if value <= 0:
+            raise argparse.ArgumentTypeError("{} must be > 0, got {}".format(name, text))
+        return value
+
+    return parse
+
+
+def _register_analyze(sub) -> None:
+    p = sub.add_parser("analyze", help="turn an audience video into per-viewer laugh events")
+    p.add_argument("video", help="video file, folder of images, or camera index")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--annotate", metavar="OUT.mp4", help="also write the video with viewer boxes")
+    p.add_argument("--model", metavar="DIR", help="smile-net folder (default: the shipped models/)")
+    p.add_argument("--profile", default="balanced", help="accurate | balanced | fast (default balanced)")
+    p.add_argument("--scale-factor", type=float, help="Haar scale factor (> 1)")
+    p.add_argument("--min-neighbors", type=int, help="Haar min neighbours")
+    p.add_argument("--min-face", type=_positive_int("--min-face"), help="smallest face, pixels")
+    p.add_argument("--max-face", type=_positive_int("--max-face"), help="largest face, pixels")
+    p.add_argument("--detect-width", type=_positive_int("--detect-width"), help="width detection runs at")
+    p.add_argument("--full-scan-every", type=_positive_int("--full-scan-every"), help="full-frame scan period, frames")
+    p.add_argument("--max-lost", type=_positive_float("--max-lost"), help="seconds a lost viewer is remembered")
+    p.add_argument("--laugh-on", type=float, help="smoothed P(smile) that starts a laugh")
+    p.add_argument("--laugh-off", type=float, help="smoothed P(smile) that ends a laugh")
+    p.add_argument("--fps", type=_positive_float("--fps"), help="frame rate of an image folder (default 25)")
+    p.add_argument("--iot-config", metavar="FILE", help="also publish events live to AWS IoT")
+    p.add_argument("--device-id", default=None, help="device id for IoT messages (default: host name)")
+    p.add_argument("--screening-id", default=None, help="screening id for IoT messages (default: video name)")
+    p.add_argument("--no-progress", action="store_true", help="never show the progress bar")
+    p.set_defaults(func=analyze)
+
+
+def build_config(args):
+    from .pipeline import profile_config
+
+    det = {}
+    for arg, field in (("scale_factor", "scale_factor"), ("min_neighbors", "min_neighbors"),
+                       ("min_face", "min_size"), ("max_face", "max_size"), ("detect_width", "detect_width")):
+        if getattr(args, arg) is not None:
+            det[field] = getattr(args, arg)
+    config = profile_config(args.profile, **det)
+    if args.full_scan_every is not None:
+        config = replace(config, full_scan_every=args.full_scan_every)
+    if args.max_lost is not None:
+        config = replace(config, tracker=replace(config.tracker, max_lost_s=args.max_lost))
+    smoother = config.smoother
+    if args.laugh_on is not None:
+        smoother = replace(smoother, on_threshold=args.laugh_on)
+    if args.laugh_off is not None:
+        smoother = replace(smoother, off_threshold=args.laugh_off)
+    config = replace(config, smoother=smoother, model_dir=args.model)
+    config.validate()
+    return config
+
+
+def analyze(args) -> int:
+    from tqdm import tqdm
+
+    from .annotate import AnnotatedVideo
+    from .pipeline import ReactionPipeline
+    from .report import ScreeningReport
+    from .sinks import JsonlSink
+    from .sources import open_source
+
+    config = build_config(args)
+    source = open_source(args.video, fps=args.fps)
+    sinks = [JsonlSink(os.path.join(args.out, "events.jsonl"))]
+    if args.iot_config:
+        from .iot import IotConfig, IotSink
+
+        iot_config = IotConfig.load(args.iot_config)
+        screening = args.screening_id or os.path.splitext(os.path.basename(str(args.video)))[0]
+        sinks.append(
+            IotSink(iot_config, device_id=args.device_id or os.uname().nodename, screening_id=screening,
+                    spool_dir=os.path.join(args.out, "spool"))
+        )
+    pipeline = ReactionPipeline(config, sinks=sinks)
+    report = ScreeningReport(args.out)
+    writer = None
+    show = sys.stderr.isatty() and not args.no_progress
+    bar = tqdm(total=getattr(source, "frame_count", 0) or None, unit="frame", disable=not show, file=sys.stderr)
+    started = time.perf_counter()
+    try:
+        for frame, result in _frames_and_results(source, pipeline):
+            if args.annotate:
+                if writer is None:
+                    h, w = frame.image.shape[:2]
+                    writer = AnnotatedVideo(args.annotate, getattr(source, "fps", 25.0), (w, h))
+                writer.write(frame.image, result)
+            report.add(result)
+            bar.update(1)
+    finally:
+        bar.close()
+        if writer is not None:
+            writer.close()
+        pipeline.close()
+    elapsed = time.perf_counter() - started
+    summary = report.close(
+        pipeline.events,
+        {
+            "video": str(args.video),
+            "profile": args.profile,
+            "frames": pipeline.frames,
+            "skipped_frames": getattr(source, "skipped", 0) + pipeline.bad_frames,
+            "fps": round(pipeline.frames / elapsed, 2) if elapsed > 0 else None,
+        },
+    )
+    print(
+        "{} frames at {} fps; {} viewers, {} laugh events -> {}".format(
+            summary["frames"], summary["fps"], len(summary["viewers"]), summary["events"], args.out
+        )
+    )
+    if summary["skipped_frames"]:
+        print("warning: {} undecodable frames skipped".format(summary["skipped_frames"]), file=sys.stderr)
+    return 0
+
+
+def _frames_and_results(source, pipeline):
+    """Pair each frame with its result (the pipeline skips bad frames)."""
+    pending = {}
+
+    def frames():
+        for frame in source:
+            pending[frame.index] = frame
+            yield frame
+
+    for result in pipeline.run(frames()):
+        frame = pending.pop(result.index)
+        pending.clear()
+        yield frame, result
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="reaction", description="Measure how an audience reacts to funny media.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    _register_analyze(sub)
+    for name in FEATURE_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ImportError as e:
+            if e.name != name:
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return int(args.func(args) or 0)
+    except ReactionError as e:
+        print("reaction: error: {}".format(e), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("reaction: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

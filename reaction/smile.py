@@ -1,0 +1,99 @@
+"""Smile classification: P(smile) for every tracked face of a frame in one pass.
+
+:class:`SmileNet` owns the preprocessing contract (:class:`InputSpec`) and
+hands the batched tensor to a *backend*, a callable from an ``(N, C, H, W)``
+float32 array to ``(N, classes)`` probabilities. The default backend runs the
+exported MXNet symbol on the CPU; the DeepLens Lambda plugs in one that runs
+the model optimised for the device GPU, with no copy of this logic.
+"""
+import os
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from .preprocess import InputSpec, crop_faces, model_paths
+from .types import Box, ReactionError
+
+Backend = Callable[[np.ndarray], np.ndarray]
+
+DEFAULT_MODEL_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models")
+
+
+def _softmax(scores: np.ndarray) -> np.ndarray:
+    e = np.exp(scores - scores.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+class MXNetBackend:
+    """Runs ``<prefix>-symbol.json`` + ``<prefix>-0000.params`` with MXNet on the CPU."""
+
+    def __init__(self, symbol_path: str, params_path: str) -> None:
+        for path in (symbol_path, params_path):
+            if not os.path.isfile(path):
+                raise ReactionError("{}: model file not found".format(path))
+        import mxnet as mx  # imported here so the Lambda's GPU path never needs it
+
+        self._mx = mx
+        try:
+            with open(symbol_path) as f:
+                mx.sym.load_json(f.read())
+        except Exception as e:  # MXNet raises its own MXNetError or ValueError
+            raise ReactionError("{}: corrupt model symbol ({})".format(symbol_path, _first_line(e)))
+        try:
+            self._net = mx.gluon.nn.SymbolBlock.imports(symbol_path, ["data"], params_path, ctx=mx.cpu())
+        except Exception as e:
+            raise ReactionError(
+                "{} does not match {} or is corrupt ({})".format(params_path, symbol_path, _first_line(e))
+            )
+        self._net.hybridize(static_alloc=True, static_shape=True)
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        out = self._net(self._mx.nd.array(batch, dtype="float32")).asnumpy()
+        return out
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip().splitlines()
+    return text[0][:200] if text else type(e).__name__
+
+
+class SmileNet:
+    """P(smile) per face. One call: ``smile_net.predict(image, boxes)``."""
+
+    def __init__(self, spec: InputSpec, backend: Backend, max_batch: int = 64) -> None:
+        self.spec = spec
+        self.backend = backend
+        self.max_batch = max_batch
+
+    @classmethod
+    def load(
+        cls, model_dir: Optional[str] = None, prefix: str = "smile-net", backend: Optional[Backend] = None
+    ) -> "SmileNet":
+        """Load the spec and, unless a backend is given, the MXNet weights."""
+        model_dir = model_dir or DEFAULT_MODEL_DIR
+        symbol, params, spec_path = model_paths(model_dir, prefix)
+        spec = InputSpec.load(spec_path)
+        return cls(spec, backend if backend is not None else MXNetBackend(symbol, params))
+
+    def predict(self, image: np.ndarray, boxes: Sequence[Box]) -> np.ndarray:
+        """P(smile) for each box, shape ``(len(boxes),)``.
+
+        All faces go through the network together: one forward pass per frame
+        (split only past ``max_batch`` faces).
+        """
+        if len(boxes) == 0:
+            return np.zeros(0, np.float32)
+        batch = crop_faces(image, boxes, self.spec)
+        return self.predict_batch(batch)
+
+    def predict_batch(self, batch: np.ndarray) -> np.ndarray:
+        """P(smile) for already-preprocessed crops ``(N, C, H, W)``."""
+        parts = []
+        for i in range(0, len(batch), self.max_batch):
+            out = np.asarray(self.backend(batch[i : i + self.max_batch]), dtype=np.float64)
+            out = out.reshape(len(batch[i : i + self.max_batch]), -1)
+            # Exported nets end in softmax; tolerate a logits export as well.
+            if np.any(out < 0) or not np.allclose(out.sum(axis=1), 1.0, atol=1e-3):
+                out = _softmax(out)
+            parts.append(out[:, self.spec.smile_index])
+        return np.concatenate(parts).astype(np.float32)

@@ -1,0 +1,155 @@
+"""Frame sources: a video file, a camera, or a folder of images.
+
+Every source yields :class:`Frame` values with the media timestamp taken from
+the container (``CAP_PROP_POS_MSEC``), not computed from a nominal frame
+rate, so variable-frame-rate files and dropped frames keep true time.
+"""
+import logging
+import os
+import time
+from typing import Iterator, Optional, Union
+
+import cv2
+import numpy as np
+
+from .preprocess import as_bgr
+from .types import Frame, ReactionError
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+# How many consecutive undecodable frames we step over before calling it the end.
+MAX_CONSECUTIVE_BAD = 25
+
+
+class VideoSource:
+    """Frames of a video file (any container OpenCV's FFmpeg reads).
+
+    Attributes after iteration: ``skipped`` counts undecodable frames that
+    were stepped over, ``frames`` counts frames yielded.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        if not os.path.exists(path):
+            raise ReactionError("{}: no such file".format(path))
+        if os.path.isdir(path):
+            raise ReactionError("{}: is a folder, not a video (use a folder source)".format(path))
+        if not os.access(path, os.R_OK):
+            raise ReactionError("{}: not readable".format(path))
+        self._cap = cv2.VideoCapture(path, cv2.CAP_FFMPEG)
+        if not self._cap.isOpened():
+            raise ReactionError("{}: not a video OpenCV can decode".format(path))
+        self.fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        self.frame_count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        self.width = int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH))
+        self.height = int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        self.skipped = 0
+        self.frames = 0
+
+    def __iter__(self) -> Iterator[Frame]:
+        cap, index, bad_run, last_t = self._cap, 0, 0, -1.0
+        try:
+            while True:
+                ok = cap.grab()
+                if ok:
+                    ok, image = cap.retrieve()
+                if not ok or image is None:
+                    # A failed read before the container's frame count is a
+                    # damaged frame, not the end: step over it and count it.
+                    if self.frame_count and index + bad_run + 1 < self.frame_count and bad_run < MAX_CONSECUTIVE_BAD:
+                        bad_run += 1
+                        self.skipped += 1
+                        log.warning("%s: frame %d undecodable, skipped", self.path, index + bad_run)
+                        continue
+                    break
+                bad_run = 0
+                t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+                if t <= last_t and self.fps > 0:
+                    # Some containers report no timestamp for a frame; step by one period.
+                    t = last_t + 1.0 / self.fps
+                last_t = t
+                self.frames += 1
+                yield Frame(index, t, image)
+                index += 1
+        finally:
+            cap.release()
+        if self.frames == 0:
+            raise ReactionError("{}: contains no decodable frames".format(self.path))
+
+    @property
+    def duration_s(self) -> float:
+        return self.frame_count / self.fps if self.fps > 0 else 0.0
+
+
+class CameraSource:
+    """Frames from a camera index; timestamps from the driver, else a monotonic clock."""
+
+    def __init__(self, index: int) -> None:
+        self._cap = cv2.VideoCapture(index)
+        if not self._cap.isOpened():
+            raise ReactionError("camera {}: cannot be opened".format(index))
+        self.fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        self.frame_count = 0
+        self.skipped = 0
+        self.frames = 0
+        self.path = "camera {}".format(index)
+
+    def __iter__(self) -> Iterator[Frame]:
+        start, index, last_t = time.monotonic(), 0, -1.0
+        try:
+            while True:
+                ok, image = self._cap.read()
+                if not ok:
+                    break
+                t = self._cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+                if t <= last_t:  # V4L2 often reports 0: fall back to our own clock
+                    t = time.monotonic() - start
+                last_t = t
+                self.frames += 1
+                yield Frame(index, t, as_bgr(image))
+                index += 1
+        finally:
+            self._cap.release()
+
+
+class ImageFolderSource:
+    """Images of a folder in name order. Time is ``index / fps``: a folder has
+    no container clock, so the rate is the caller's statement (``--fps``)."""
+
+    def __init__(self, path: str, fps: float = 25.0) -> None:
+        if fps <= 0:
+            raise ReactionError("--fps must be > 0, got {}".format(fps))
+        self.path = path
+        self.fps = fps
+        self.files = sorted(
+            os.path.join(path, f) for f in os.listdir(path) if f.lower().endswith(IMAGE_EXTENSIONS)
+        )
+        if not self.files:
+            raise ReactionError("{}: folder has no images".format(path))
+        self.frame_count = len(self.files)
+        self.skipped = 0
+        self.frames = 0
+
+    def __iter__(self) -> Iterator[Frame]:
+        for index, name in enumerate(self.files):
+            image = cv2.imread(name, cv2.IMREAD_UNCHANGED)
+            if image is None or image.dtype != np.uint8:
+                self.skipped += 1
+                log.warning("%s: unreadable image, skipped", name)
+                continue
+            self.frames += 1
+            yield Frame(index, index / self.fps, as_bgr(image))
+
+
+Source = Union[VideoSource, CameraSource, ImageFolderSource]
+
+
+def open_source(spec: Union[str, int], fps: Optional[float] = None) -> Source:
+    """A source from a path, a folder, or a camera index (``0`` or ``"0"``)."""
+    if isinstance(spec, int) or (isinstance(spec, str) and spec.isdigit() and not os.path.exists(spec)):
+        return CameraSource(int(spec))
+    if os.path.isdir(spec):
+        return ImageFolderSource(spec, fps or 25.0)
+    return VideoSource(spec)
+

@@ -7,6 +7,7 @@ import argparse
 import importlib
 import logging
 import os
+import re
 import sys
 import time
 from dataclasses import replace
@@ -62,7 +63,7 @@ def _register_analyze(sub) -> None:
     p.add_argument("--laugh-off", type=float, help="smoothed P(smile) that ends a laugh")
     p.add_argument("--fps", type=_positive_float("--fps"), help="frame rate of an image folder (default 25)")
     p.add_argument("--iot-config", metavar="FILE", help="also publish events live to AWS IoT")
-    p.add_argument("--device-id", default=None, help="device id for IoT messages (default: host name)")
+    p.add_argument("--device-id", default=None, help="device id for IoT messages (default: the config's)")
     p.add_argument("--screening-id", default=None, help="screening id for IoT messages (default: video name)")
     p.add_argument("--no-progress", action="store_true", help="never show the progress bar")
     p.set_defaults(func=analyze)
@@ -103,15 +104,19 @@ def analyze(args) -> int:
     config = build_config(args)
     source = open_source(args.video, fps=args.fps)
     sinks = [JsonlSink(os.path.join(args.out, "events.jsonl"))]
+    iot = None
     if args.iot_config:
         from .iot import IotConfig, IotSink
 
         iot_config = IotConfig.load(args.iot_config)
         screening = args.screening_id or os.path.splitext(os.path.basename(str(args.video)))[0]
-        sinks.append(
-            IotSink(iot_config, device_id=args.device_id or os.uname().nodename, screening_id=screening,
-                    spool_dir=os.path.join(args.out, "spool"))
+        # Topic levels and ids allow only this alphabet; a file name may not.
+        screening = re.sub(r"[^A-Za-z0-9_.:@-]", "-", screening)[:128]
+        iot = IotSink(
+            iot_config, device_id=args.device_id, screening_id=screening,
+            spool_dir=iot_config.spool_dir or os.path.join(args.out, "spool"),
         )
+        sinks.append(iot)
     pipeline = ReactionPipeline(config, sinks=sinks)
     report = ScreeningReport(args.out)
     writer = None
@@ -119,12 +124,12 @@ def analyze(args) -> int:
     bar = tqdm(total=getattr(source, "frame_count", 0) or None, unit="frame", disable=not show, file=sys.stderr)
     started = time.perf_counter()
     try:
-        for frame, result in _frames_and_results(source, pipeline):
+        for result in pipeline.run(source):
             if args.annotate:
                 if writer is None:
-                    h, w = frame.image.shape[:2]
+                    h, w = result.shape
                     writer = AnnotatedVideo(args.annotate, getattr(source, "fps", 25.0), (w, h))
-                writer.write(frame.image, result)
+                writer.write(result.image, result)
             report.add(result)
             bar.update(1)
     finally:
@@ -150,22 +155,12 @@ def analyze(args) -> int:
     )
     if summary["skipped_frames"]:
         print("warning: {} undecodable frames skipped".format(summary["skipped_frames"]), file=sys.stderr)
+    if iot is not None and iot.left:
+        spool = os.path.dirname(iot.spool.path)
+        print("warning: {} laugh events left in spool {} (send them with: reaction publish --spool {} ...)".format(
+            iot.left, spool, spool), file=sys.stderr)
+        return 1
     return 0
-
-
-def _frames_and_results(source, pipeline):
-    """Pair each frame with its result (the pipeline skips bad frames)."""
-    pending = {}
-
-    def frames():
-        for frame in source:
-            pending[frame.index] = frame
-            yield frame
-
-    for result in pipeline.run(frames()):
-        frame = pending.pop(result.index)
-        pending.clear()
-        yield frame, result
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -185,7 +180,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_opencv() -> None:
+    """FFmpeg and OpenCV print their own warnings for bad files; we print one clear line instead."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET, read when a capture opens
+    import cv2
+
+    if hasattr(cv2, "setLogLevel"):
+        cv2.setLogLevel(2)  # errors only
+
+
 def main(argv: Optional[List[str]] = None) -> int:
+    _quiet_opencv()
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

@@ -6,8 +6,10 @@ smoother, events to the sinks. It also decides *when* the expensive full-frame
 detection runs (see :class:`PipelineConfig`); between full scans, faces are
 re-found only in small regions around the tracks.
 """
+import collections
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence
 
@@ -19,11 +21,12 @@ from .preprocess import as_bgr
 from .sinks import Sink
 from .smile import SmileNet
 from .tracker import TrackerConfig, ViewerTracker
-from .types import Box, Frame, FrameResult, LaughEvent, ReactionError
+from .types import Detection, Frame, FrameResult, LaughEvent, ReactionError
 
 log = logging.getLogger(__name__)
 
 STAGES = ("detect", "track", "smile", "smooth", "sinks")
+SCHEDULE = object()  # process(): let the detection schedule decide
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class PipelineConfig:
     full_scan_every: int = 1
     region_redetect: bool = True
     region_scale: float = 2.0
+    threaded: bool = True
 
     def validate(self) -> None:
         if self.full_scan_every < 1:
@@ -101,16 +105,24 @@ class ReactionPipeline:
         self._visible = set()  # type: set
         self._since_scan = None  # type: Optional[int]
 
-    def _detect(self, image: np.ndarray, time_s: float):
+    def _plan_scan(self) -> bool:
+        """Whether the next frame gets a full-frame scan (every k-th frame)."""
+        due = self._since_scan is None or self._since_scan + 1 >= self.config.full_scan_every
+        self._since_scan = 0 if due else self._since_scan + 1
+        return due
+
+    def _timed_detect(self, image: np.ndarray) -> List[Detection]:
+        start = time.perf_counter()
+        found = self.detector.detect(image)
+        self.timings["detect"] += time.perf_counter() - start
+        return found
+
+    def _redetect(self, image: np.ndarray) -> Optional[List[Detection]]:
+        """Faces near the known viewers only, or ``None`` to coast on the filter."""
         cfg = self.config
-        due = self._since_scan is None or self._since_scan + 1 >= cfg.full_scan_every
         live = [t for t in self.tracker.tracks if t.state != "lost"]
-        if due:
-            self._since_scan = 0
-            return self.detector.detect(image), True
-        self._since_scan += 1
         if not cfg.region_redetect or not live:
-            return None, False
+            return None
         regions, sizes = [], []
         for t in live:
             x, y, w, h = t.box
@@ -118,18 +130,25 @@ class ReactionPipeline:
             grow = side * (cfg.region_scale - 1.0) / 2.0
             regions.append((x - grow, y - grow, side + 2 * grow, side + 2 * grow))
             sizes.append(side)
-        band = (max(self.config.detector.min_size, 0.6 * min(sizes)), 1.6 * max(sizes))
-        return self.detector.detect(image, regions=regions, size_band=band), True
+        band = (max(cfg.detector.min_size, 0.6 * min(sizes)), 1.6 * max(sizes))
+        return self.detector.detect(image, regions=regions, size_band=band)
 
-    def process(self, frame: Frame) -> FrameResult:
-        """Run every stage on one frame."""
+    def process(self, frame: Frame, scan=SCHEDULE) -> FrameResult:
+        """Run every stage on one frame.
+
+        ``scan`` is for :meth:`run`, which scans ahead on a worker thread: the
+        full-frame detections of this frame, or ``None`` when it is not a scan
+        frame. By default the schedule is consulted here.
+        """
         image = as_bgr(frame.image)
         t = frame.time_s
         clock = time.perf_counter
         t0 = clock()
-        detections, looked = self._detect(image, t)
+        if scan is SCHEDULE:
+            scan = self.detector.detect(image) if self._plan_scan() else None
+        detections = scan if scan is not None else self._redetect(image)  # type: Optional[List[Detection]]
         t1 = clock()
-        if looked:
+        if detections is not None:
             tracks = self.tracker.update(detections, t)
         else:
             tracks = self.tracker.predict(t)
@@ -154,7 +173,7 @@ class ReactionPipeline:
         self.frames += 1
         return FrameResult(
             index=frame.index, time_s=t, tracks=tracks, p_smile=p_smile, smiling=smiling,
-            events=events, shape=(image.shape[0], image.shape[1]),
+            events=events, shape=(image.shape[0], image.shape[1]), image=image,
         )
 
     def _emit(self, events: List[LaughEvent]) -> None:
@@ -164,18 +183,43 @@ class ReactionPipeline:
                 sink.emit(ev)
 
     def run(self, frames: Iterable[Frame]) -> Iterator[FrameResult]:
-        """Process a stream. A bad frame is logged, counted and skipped."""
+        """Process a stream. A bad frame is logged, counted and skipped.
+
+        Full-frame scans run on a worker thread (OpenCV releases the GIL)
+        while this thread decodes the next frames and holds them, up to
+        ``2 * full_scan_every`` frames; frames are still processed strictly in
+        order, so results are identical to calling :meth:`process` per frame.
+        """
+        pool = ThreadPoolExecutor(1, thread_name_prefix="reaction-detect") if self.config.threaded else None
+        held = collections.deque()  # (frame, future of the full scan or None)
+        max_held = 2 * self.config.full_scan_every
         try:
             for frame in frames:
                 try:
-                    result = self.process(frame)
+                    image = as_bgr(frame.image)
                 except ReactionError as e:
                     self.bad_frames += 1
                     log.warning("frame %d skipped: %s", frame.index, e)
                     continue
-                yield result
+                if image is not frame.image:
+                    frame = Frame(frame.index, frame.time_s, image)
+                if pool is None:
+                    yield self.process(frame)
+                    continue
+                future = pool.submit(self._timed_detect, image) if self._plan_scan() else None
+                held.append((frame, future))
+                while held and (held[0][1] is None or held[0][1].done() or len(held) > max_held):
+                    yield self._process_held(held.popleft())
+            while held:
+                yield self._process_held(held.popleft())
         finally:
+            if pool is not None:
+                pool.shutdown(wait=True)
             self.finish()
+
+    def _process_held(self, item) -> FrameResult:
+        frame, future = item
+        return self.process(frame, scan=None if future is None else future.result())
 
     def finish(self) -> List[LaughEvent]:
         """Close open laughs and flush them to the sinks (idempotent)."""

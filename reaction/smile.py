@@ -7,6 +7,7 @@ exported MXNet symbol on the CPU; the DeepLens Lambda plugs in one that runs
 the model optimised for the device GPU, with no copy of this logic.
 """
 import os
+import warnings
 from typing import Callable, Optional, Sequence
 
 import numpy as np
@@ -40,7 +41,10 @@ class MXNetBackend:
         except Exception as e:  # MXNet raises its own MXNetError or ValueError
             raise ReactionError("{}: corrupt model symbol ({})".format(symbol_path, _first_line(e)))
         try:
-            self._net = mx.gluon.nn.SymbolBlock.imports(symbol_path, ["data"], params_path, ctx=mx.cpu())
+            with warnings.catch_warnings():
+                # "Cannot decide type for data": dtype comes with the first batch.
+                warnings.simplefilter("ignore", UserWarning)
+                self._net = mx.gluon.nn.SymbolBlock.imports(symbol_path, ["data"], params_path, ctx=mx.cpu())
         except Exception as e:
             raise ReactionError(
                 "{} does not match {} or is corrupt ({})".format(params_path, symbol_path, _first_line(e))
@@ -53,8 +57,10 @@ class MXNetBackend:
 
 
 def _first_line(e: Exception) -> str:
-    text = str(e).strip().splitlines()
-    return text[0][:200] if text else type(e).__name__
+    """The line of an MXNet error that says what went wrong (it wraps a C++ traceback)."""
+    lines = [l.strip() for l in str(e).strip().splitlines() if l.strip()]
+    useful = [l for l in lines if not l.startswith(("Traceback", "File ", "[bt]", "Stack trace"))]
+    return (useful[-1] if useful else type(e).__name__)[:200]
 
 
 class SmileNet:

@@ -46,14 +46,26 @@ class VideoSource:
         self.height = int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
         self.skipped = 0
         self.frames = 0
+        # Decode the first frame now, so an empty or undecodable file fails
+        # before any model is loaded or output written.
+        ok, image = self._cap.read()
+        if not ok or image is None:
+            self._cap.release()
+            raise ReactionError("{}: contains no decodable frames".format(path))
+        self._first = image  # type: Optional[np.ndarray]
 
     def __iter__(self) -> Iterator[Frame]:
+        if self._first is None:
+            raise ReactionError("{}: a video source can be read once".format(self.path))
         cap, index, bad_run, last_t = self._cap, 0, 0, -1.0
         try:
             while True:
-                ok = cap.grab()
-                if ok:
-                    ok, image = cap.retrieve()
+                if self._first is not None:
+                    ok, image, self._first = True, self._first, None
+                else:
+                    ok = cap.grab()
+                    if ok:
+                        ok, image = cap.retrieve()
                 if not ok or image is None:
                     # A failed read before the container's frame count is a
                     # damaged frame, not the end: step over it and count it.
@@ -74,8 +86,6 @@ class VideoSource:
                 index += 1
         finally:
             cap.release()
-        if self.frames == 0:
-            raise ReactionError("{}: contains no decodable frames".format(self.path))
 
     @property
     def duration_s(self) -> float:

@@ -84,6 +84,7 @@ class FrameResult:
     smiling: Dict[int, bool] = field(default_factory=dict)  # viewer_id -> in a laugh now
     events: List[LaughEvent] = field(default_factory=list)  # events closed on this frame
     shape: Tuple[int, int] = (0, 0)  # frame (height, width)
+    image: Optional[np.ndarray] = None  # the BGR frame, for drawing; not copied
 
 
 class Timing(NamedTuple):

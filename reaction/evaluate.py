@@ -1,0 +1,222 @@
+"""Measure smile-net and two baselines: ``reaction evaluate --data DIR [--model DIR]``.
+
+Rows (every crop made by the run-time detector + ``crop_faces``):
+
+1. ``genki-test``: GENKI-4K ``test/``, never trained on.
+2. ``lfw-rekognition-val``: the original DeepLens val split, scored by the
+   model in ``--lfw-model`` (default ``MODEL/lfw-only``), which is trained on
+   ``lfw-rekognition-train`` only, so the comparison with its 79.2% is fair.
+3. ``smilesmiled-heldout``: the fixed-hash held-out 15% of SMILEsmileD.
+4. ``lfw-muxspace-val``: the same val images with muxspace's independent
+   happiness/neutral labels, a cross-check of label noise. Restricted to the
+   val images because the shipped model trains on the rekognition train images.
+
+Baselines on the same boxes: OpenCV's ``haarcascade_smile.xml`` (scale factor
+and hit threshold tuned on the matching train set only) and the majority
+class of the matching train set.
+"""
+import argparse
+import json
+import logging
+import os
+from dataclasses import replace
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+from . import datasets
+from .detector import cascade_path
+from .preprocess import InputSpec
+from .smile import SmileNet
+from .types import ReactionError
+
+log = logging.getLogger(__name__)
+
+# (eval set, train set it is matched with for baselines, which model scores it)
+ROWS = (
+    ("genki-test", "genki-train", "main"),
+    ("lfw-rekognition-val", "lfw-rekognition-train", "lfw"),
+    ("smilesmiled-heldout", "smilesmiled-train", "main"),
+    ("lfw-muxspace-val", "lfw-rekognition-train", "main"),
+    ("lfw-muxspace-val", "lfw-rekognition-train", "lfw"),
+)
+SMILE_CROP = 96  # the smile cascade's 36x18 window needs a bigger crop than the net's
+TUNE_LIMIT = 3000  # train images used to tune the smile cascade
+
+
+def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve (Mann-Whitney U, ties counted half)."""
+    from scipy.stats import rankdata
+
+    pos = labels == 1
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(scores)
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def metrics(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.5) -> Dict[str, float]:
+    """Accuracy, balanced accuracy, ROC AUC and n for P(smile) ``scores``."""
+    pred = scores >= threshold
+    pos = labels == 1
+    recalls = [pred[pos].mean() if pos.any() else np.nan, (~pred[~pos]).mean() if (~pos).any() else np.nan]
+    return {
+        "n": int(len(labels)),
+        "accuracy": float((pred == pos).mean()) if len(labels) else float("nan"),
+        "balanced_accuracy": float(np.nanmean(recalls)),
+        "roc_auc": roc_auc(labels, scores),
+    }
+
+
+def load_model(model_dir: str) -> SmileNet:
+    """The exported model of a folder, through the same loader the pipeline uses."""
+    return SmileNet.load(model_dir)
+
+
+def score_model(model: SmileNet, crops: np.ndarray) -> np.ndarray:
+    """P(smile) for uint8 crops cut with ``raw_spec(model.spec)``."""
+    return model.predict_batch(datasets.normalise(crops, model.spec))
+
+
+class SmileCascade:
+    """The classic baseline: OpenCV's smile cascade in the lower half of the face crop.
+
+    The score is the number of raw (ungrouped) cascade hits, which is a
+    continuous-enough confidence for ROC AUC; "smile" is ``score >= threshold``.
+    """
+
+    def __init__(self, scale_factor: float = 1.1, threshold: float = 1.0) -> None:
+        self.scale_factor = scale_factor
+        self.threshold = threshold
+        self._cascade = cv2.CascadeClassifier(cascade_path("haarcascade_smile.xml"))
+
+    def scores(self, greys: np.ndarray) -> np.ndarray:
+        """Raw hit counts for ``N, S, S`` uint8 grey face crops."""
+        out = np.zeros(len(greys), np.float64)
+        for i, g in enumerate(greys):
+            mouth = cv2.equalizeHist(np.ascontiguousarray(g[g.shape[0] // 2:]))
+            hits = self._cascade.detectMultiScale(mouth, self.scale_factor, 0, minSize=(24, 12))
+            out[i] = len(hits)
+        return out
+
+    def tune(self, greys: np.ndarray, labels: np.ndarray) -> Dict[str, float]:
+        """Pick scale factor and hit threshold with the best train accuracy."""
+        best = (-1.0, self.scale_factor, self.threshold)
+        for sf in (1.05, 1.1, 1.2):
+            self.scale_factor = sf
+            s = self.scores(greys)
+            for t in np.unique(np.concatenate([s, s + 1])):
+                acc = float(((s >= t) == (labels == 1)).mean())
+                if acc > best[0]:
+                    best = (acc, sf, float(t))
+        _, self.scale_factor, self.threshold = best
+        return {"train_accuracy": best[0], "scale_factor": self.scale_factor,
+                "threshold": self.threshold}
+
+
+def smile_crops(data_dir: str, name: str, spec: InputSpec, cache: str) -> datasets.CropSet:
+    """Grey crops with the model's box geometry, at the size the smile cascade needs."""
+    return datasets.build_crops(
+        data_dir, name, replace(spec, width=SMILE_CROP, height=SMILE_CROP, channels="grey"), cache)
+
+
+def evaluate(
+    data_dir: str, model_dir: str, lfw_model_dir: str, cache: str,
+    baselines: bool = True, failures: int = 5,
+) -> List[Dict[str, object]]:
+    """All rows of the table, as dicts."""
+    models = {"main": load_model(model_dir), "lfw": load_model(lfw_model_dir)}
+    names = {"main": model_dir, "lfw": lfw_model_dir}
+    rows: List[Dict[str, object]] = []
+    tuned: Dict[str, Tuple[SmileCascade, Dict[str, float]]] = {}
+    done_baselines = set()
+    for eval_set, train_set, which in ROWS:
+        model = models[which]
+        spec = model.spec
+        cs = datasets.build_crops(data_dir, eval_set, spec, cache)
+        p = score_model(model, cs.crops)
+        row = {"set": eval_set, "method": "smile-net " + names[which],
+               "haar_found": float(cs.detected.mean()), **metrics(cs.labels, p)}
+        wrong = np.flatnonzero((p >= 0.5) != (cs.labels == 1))
+        worst = wrong[np.argsort(-np.abs(p[wrong] - 0.5))][:failures]
+        row["failures"] = [(os.path.relpath(cs.paths[i], data_dir), int(cs.labels[i]),
+                            round(float(p[i]), 3)) for i in worst]
+        rows.append(row)
+        if not baselines or eval_set in done_baselines:
+            continue
+        done_baselines.add(eval_set)
+        train = datasets.build_crops(data_dir, train_set, spec, cache)
+        majority = int(train.labels.mean() >= 0.5)
+        rows.append({"set": eval_set, "method": "majority class ({})".format(
+            "smile" if majority else "neutral"), **metrics(cs.labels, np.full(len(cs), float(majority)))})
+        if train_set not in tuned:
+            tr = smile_crops(data_dir, train_set, spec, cache)
+            pick = np.random.RandomState(0).permutation(len(tr))[:TUNE_LIMIT]
+            cascade = SmileCascade()
+            tuned[train_set] = (cascade, cascade.tune(tr.crops[pick, 0], tr.labels[pick]))
+        cascade, info = tuned[train_set]
+        ev = smile_crops(data_dir, eval_set, spec, cache)
+        s = cascade.scores(ev.crops[:, 0])
+        m = metrics(ev.labels, s, cascade.threshold)
+        rows.append({"set": eval_set, "method": "haarcascade_smile (sf {}, hits>={:g})".format(
+            cascade.scale_factor, cascade.threshold), **m})
+    return rows
+
+
+def format_table(rows: Sequence[Dict[str, object]]) -> str:
+    lines = ["{:<21} {:<42} {:>6} {:>8} {:>9} {:>7}".format(
+        "set", "method", "n", "accuracy", "bal. acc", "ROC AUC")]
+    for r in rows:
+        lines.append("{:<21} {:<42} {:>6} {:>8.4f} {:>9.4f} {:>7.4f}".format(
+            r["set"], str(r["method"])[:42], r["n"], r["accuracy"], r["balanced_accuracy"],
+            r["roc_auc"]))
+    return "\n".join(lines)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", default="../shared/data", help="shared data folder (default %(default)s)")
+    p.add_argument("--model", default="models", help="shipped model folder (default %(default)s)")
+    p.add_argument("--lfw-model", default=None,
+                   help="model trained on lfw-rekognition-train only (default MODEL/lfw-only)")
+    p.add_argument("--cache", default=None, help="crop cache folder (default MODEL/cache)")
+    p.add_argument("--no-baselines", action="store_true", help="skip the two baselines")
+    p.add_argument("--failures", type=int, default=5, help="worst errors listed per row")
+    p.add_argument("--json", default=None, help="also write the rows to this JSON file")
+
+
+def _run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if not os.path.isdir(args.data):
+        raise ReactionError("{}: data folder not found (--data)".format(args.data))
+    rows = evaluate(args.data, args.model, args.lfw_model or os.path.join(args.model, "lfw-only"),
+                    args.cache or os.path.join(args.model, "cache"), not args.no_baselines,
+                    args.failures)
+    print(format_table(rows))
+    for r in rows:
+        if r.get("failures"):
+            print("{} / {}: haar found {:.1%}; most confident errors (file, label, P(smile)):".format(
+                r["set"], r["method"], r["haar_found"]))
+            for f in r["failures"]:
+                print("   {} {} {}".format(*f))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add ``reaction evaluate`` to the CLI."""
+    p = subparsers.add_parser("evaluate", help="measure smile-net and baselines on the shared data")
+    add_arguments(p)
+    p.set_defaults(func=_run)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="reaction-evaluate")
+    add_arguments(parser)
+    try:
+        raise SystemExit(_run(parser.parse_args()))
+    except ReactionError as e:
+        raise SystemExit("error: {}".format(e))

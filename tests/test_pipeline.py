@@ -1,0 +1,72 @@
+"""ReactionPipeline on real frames of the sample clip, with the shipped smile-net."""
+import numpy as np
+import pytest
+
+from helpers import SAMPLE_CLIP
+from reaction import ListSink, ReactionPipeline, VideoSource, profile_config
+from reaction.pipeline import PipelineConfig
+from reaction.types import Frame
+
+
+@pytest.fixture(scope="module")
+def clip():
+    return list(VideoSource(SAMPLE_CLIP))
+
+
+def run(frames, config, threaded):
+    sink = ListSink()
+    pipe = ReactionPipeline(PipelineConfig(**{**config.__dict__, "threaded": threaded}), sinks=[sink])
+    results = list(pipe.run(frames))
+    pipe.close()
+    return pipe, results, sink
+
+
+def summary(results):
+    return [(r.index, [(t.viewer_id, t.box, t.state) for t in r.tracks], r.p_smile) for r in results]
+
+
+@pytest.mark.parametrize("profile", ["balanced", "fast"])
+def test_threaded_run_equals_frame_by_frame_processing(clip, profile):
+    config = profile_config(profile)
+    pipe_a, a, sink_a = run(clip[:120], config, threaded=True)
+    pipe_b, b, sink_b = run(clip[:120], config, threaded=False)
+    assert summary(a) == summary(b)
+    assert sink_a.events == sink_b.events == pipe_a.events
+
+
+def test_pipeline_tracks_viewers_and_scores_smiles(clip):
+    pipe, results, sink = run(clip, profile_config("balanced"), threaded=True)
+    assert [r.index for r in results] == list(range(275))
+    viewers = {vid for r in results for vid in r.p_smile}
+    assert 1 <= len(viewers) <= 12  # 0 to 3 faces per frame, a few scene cuts
+    probs = np.array([p for r in results for p in r.p_smile.values()])
+    assert probs.size > 150 and (probs >= 0).all() and (probs <= 1).all()
+    assert probs.std() > 0.01  # the net responds to its input
+    for r in results:
+        ids = [t.viewer_id for t in r.tracks]
+        assert len(ids) == len(set(ids))
+    # Every event the sink got lies within its viewer's visible frames.
+    seen = {}
+    for r in results:
+        for vid in r.p_smile:
+            seen.setdefault(vid, []).append(r.time_s)
+    for ev in sink.events:
+        assert min(seen[ev.viewer_id]) <= ev.start_s < ev.end_s <= max(seen[ev.viewer_id])
+    assert sum(pipe.timings.values()) > 0
+
+
+def test_a_bad_frame_is_skipped_and_counted(clip):
+    frames = clip[:30]
+    frames = frames[:10] + [Frame(10, frames[10].time_s, np.zeros((5, 5, 2), np.uint8))] + frames[11:]
+    pipe, results, _ = run(frames, profile_config("balanced"), threaded=True)
+    assert pipe.bad_frames == 1
+    assert [r.index for r in results] == [i for i in range(30) if i != 10]
+
+
+def test_grey_and_bgra_frames_are_handled(clip):
+    import cv2
+
+    frames = [Frame(f.index, f.time_s, cv2.cvtColor(f.image, cv2.COLOR_BGR2GRAY if f.index % 2 else cv2.COLOR_BGR2BGRA))
+              for f in clip[:20]]
+    pipe, results, _ = run(frames, profile_config("balanced"), threaded=True)
+    assert len(results) == 20 and pipe.bad_frames == 0

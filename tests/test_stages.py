@@ -1,0 +1,165 @@
+"""Detector, frame sources and preprocessing, on real frames of the sample clip."""
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+from helpers import DATA, SAMPLE_CLIP
+from reaction.detector import DetectorConfig, FaceDetector, box_iou
+from reaction.preprocess import InputSpec, as_bgr, crop_faces
+from reaction.sources import ImageFolderSource, VideoSource, open_source
+from reaction.types import ReactionError
+
+
+def clip_frames(n=None):
+    frames = []
+    for f in VideoSource(SAMPLE_CLIP):
+        frames.append(f)
+        if n and len(frames) == n:
+            break
+    return frames
+
+
+@pytest.fixture(scope="module")
+def frames():
+    return clip_frames()
+
+
+def test_video_source_reads_every_frame_with_container_timestamps(frames):
+    assert len(frames) == 275
+    assert [f.index for f in frames] == list(range(275))
+    times = np.array([f.time_s for f in frames])
+    assert times[0] == 0.0
+    # 29.97 fps NTSC timing from the container, not an assumed 30 fps.
+    assert np.diff(times).mean() == pytest.approx(1001 / 30000, rel=1e-3)
+    assert frames[0].image.shape == (360, 640, 3) and frames[0].image.dtype == np.uint8
+
+
+def test_image_folder_source_uses_the_given_rate(tmp_path, frames):
+    for i in (0, 1, 2):
+        cv2.imwrite(str(tmp_path / "f{:03d}.png".format(i)), frames[i * 10].image)
+    (tmp_path / "notes.txt").write_text("not an image")
+    src = open_source(str(tmp_path), fps=10.0)
+    assert isinstance(src, ImageFolderSource)
+    got = list(src)
+    assert [f.time_s for f in got] == [0.0, 0.1, 0.2]
+    assert np.array_equal(got[1].image, cv2.imread(str(tmp_path / "f001.png")))
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: None, "no such file"),
+        (lambda p: p.write_bytes(b""), "not a video"),
+        (lambda p: p.write_bytes(os.urandom(20000)), "not a video"),
+    ],
+)
+def test_bad_videos_are_clear_errors(tmp_path, make, message):
+    path = tmp_path / "bad.mp4"
+    make(path)
+    with pytest.raises(ReactionError, match=message) as err:
+        list(VideoSource(str(path)))
+    assert str(path) in str(err.value)
+
+
+def test_truncated_video_is_read_up_to_the_damage(tmp_path):
+    data = open(SAMPLE_CLIP, "rb").read()
+    path = tmp_path / "cut.mp4"
+    path.write_bytes(data[: len(data) // 2])
+    try:
+        got = list(VideoSource(str(path)))
+    except ReactionError as e:  # moov atom at the end: nothing decodable
+        assert "cut.mp4" in str(e)
+    else:
+        assert 0 < len(got) < 275
+
+
+def test_detector_finds_faces_on_the_clip_and_width_maps_back(frames):
+    full = FaceDetector(DetectorConfig())
+    small = FaceDetector(DetectorConfig(detect_width=320))
+    hits = 0
+    for f in frames[::25]:
+        a = full.detect(f.image)
+        b = small.detect(f.image)
+        hits += len(a)
+        for d in b:
+            x, y, w, h = d.box
+            assert 0 <= x and 0 <= y and x + w <= 641 and y + h <= 361
+            assert w >= 20  # min size is in full-frame pixels
+    assert hits >= 5
+
+
+def test_detector_regions_and_size_band(frames):
+    det = FaceDetector(DetectorConfig())
+    found = total = 0
+    for frame in frames[:60]:
+        for d in det.detect(frame.image):
+            total += 1
+            x, y, w, h = d.box
+            region = (x - w / 2, y - h / 2, 2 * w, 2 * h)
+            again = det.detect(frame.image, regions=[region], size_band=(0.6 * w, 1.6 * w))
+            found += any(box_iou(a.box, d.box) > 0.5 for a in again)
+            assert all(box_iou(a.box, region) > 0 for a in again)  # nothing outside the region
+    assert total >= 20 and found >= 0.85 * total  # re-detection finds the viewer again nearly always
+    assert det.detect(frame.image, regions=[(0, 0, 10, 10)]) == []
+    assert det.detect(frame.image, size_band=(3 * w, 4 * w)) == [] or all(
+        d.box[2] >= 2.5 * w for d in det.detect(frame.image, size_band=(3 * w, 4 * w))
+    )
+
+
+def test_detector_accepts_grey_and_bgra(frames):
+    det = FaceDetector()
+    image = next(f.image for f in frames if det.detect(f.image))
+    bgr = det.detect(image)
+    grey = det.detect(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY))
+    bgra = det.detect(cv2.cvtColor(image, cv2.COLOR_BGR2BGRA))
+    assert [d.box for d in grey] == [d.box for d in bgr] == [d.box for d in bgra]
+
+
+def test_detector_rejects_bad_frames_and_options():
+    det = FaceDetector()
+    with pytest.raises(ReactionError, match="shape"):
+        det.detect(np.zeros((0, 0), np.uint8))
+    with pytest.raises(ReactionError, match="--scale-factor"):
+        FaceDetector(DetectorConfig(scale_factor=1.0))
+    with pytest.raises(ReactionError, match="cascade"):
+        FaceDetector(DetectorConfig(cascade="no-such-cascade.xml"))
+
+
+def test_as_bgr_normalises_grey_bgra_and_rejects_the_rest():
+    grey = np.full((4, 5), 7, np.uint8)
+    assert as_bgr(grey).shape == (4, 5, 3)
+    bgra = np.zeros((4, 5, 4), np.uint8)
+    assert as_bgr(bgra).shape == (4, 5, 3)
+    bgr = np.zeros((4, 5, 3), np.uint8)
+    assert as_bgr(bgr) is bgr  # no copy on the hot path
+    with pytest.raises(ReactionError, match="shape"):
+        as_bgr(np.zeros((4, 5, 2), np.uint8))
+    with pytest.raises(ReactionError, match="dtype"):
+        as_bgr(np.zeros((4, 5, 3), np.float32))
+
+
+def test_crop_faces_geometry_and_normalisation():
+    spec = InputSpec(width=32, height=32, channels="grey", mean=0.0, scale=1.0, margin=0.0)
+    image = np.zeros((100, 100, 3), np.uint8)
+    image[20:60, 30:70] = 255  # a white 40x40 square
+    batch = crop_faces(image, [(30, 20, 40, 40), (90, 90, 40, 40)], spec)
+    assert batch.shape == (2, 1, 32, 32) and batch.dtype == np.float32
+    assert batch[0].min() > 250  # the box is exactly the square
+    assert batch[1].mean() < 60  # mostly outside the frame: edge pixels replicated, no crash
+    rgb = InputSpec(width=8, height=8, channels="rgb", mean=0.0, scale=1.0, margin=0.0)
+    red = np.zeros((10, 10, 3), np.uint8)
+    red[..., 2] = 200  # red in BGR
+    out = crop_faces(red, [(0, 0, 10, 10)], rgb)
+    assert out[0, 0].mean() == pytest.approx(200) and out[0, 2].max() == 0
+
+
+def test_input_spec_round_trip_and_malformed(tmp_path):
+    spec = InputSpec(width=40, height=40, channels="bgr", mean=100.0, scale=0.01, margin=0.2)
+    path = str(tmp_path / "spec.json")
+    spec.save(path)
+    assert InputSpec.load(path) == spec
+    (tmp_path / "bad.json").write_text("{\"input_size\": 3}")
+    with pytest.raises(ReactionError, match="bad.json"):
+        InputSpec.load(str(tmp_path / "bad.json"))

@@ -1,0 +1,134 @@
+"""Training, data loading and preprocessing of smile-net (seconds, on fixture images)."""
+import logging
+import os
+import shutil
+
+import cv2
+import mxnet as mx
+import numpy as np
+import pytest
+
+from reaction import datasets, evaluate, train
+from reaction.preprocess import InputSpec, crop_faces, model_paths
+from reaction.smile import SmileNet
+from reaction.types import ReactionError
+
+FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "genki")
+
+
+def _fake_data(root, n=12, split="train"):
+    """A shared-data layout holding ``n`` fixture images per class as GENKI ``split``."""
+    for cls in ("smile", "neutral"):
+        dst = os.path.join(root, "smiles", "genki4k", split, cls)
+        os.makedirs(dst)
+        for f in sorted(os.listdir(os.path.join(FIXTURE, cls)))[:n]:
+            shutil.copy(os.path.join(FIXTURE, cls, f), dst)
+    return str(root)
+
+
+def test_one_short_epoch_exports_a_loadable_model(tmp_path):
+    data = _fake_data(tmp_path / "data")
+    out = str(tmp_path / "model")
+    cfg = train.TrainConfig(data=data, out=out, sets=["genki-train"], widths=(8, 16), size=32,
+                            epochs=1, batch_size=8, dev_percent=20)
+    figures = train.train(cfg)
+    assert figures["epoch"] == 1 and np.isfinite(figures["loss"])
+    sym, params, spec_path = model_paths(out)
+    net = mx.gluon.nn.SymbolBlock.imports(sym, ["data"], params)
+    assert net.list_inputs() if hasattr(net, "list_inputs") else True
+    probs = net(mx.nd.zeros((3, 1, 32, 32))).asnumpy()
+    assert probs.shape == (3, 2)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    spec = InputSpec.load(spec_path)
+    assert (spec.width, spec.channels, spec.smile_index) == (32, "grey", 1)
+    # The pipeline's own loader reads it too, and the crop cache was written.
+    image = cv2.imread(os.path.join(FIXTURE, "smile", sorted(os.listdir(os.path.join(FIXTURE, "smile")))[0]))
+    p = SmileNet.load(out).predict(image, [(0.0, 0.0, 64.0, 64.0)])
+    assert p.shape == (1,) and 0.0 <= p[0] <= 1.0
+    assert any(f.startswith("crops-genki-train") for f in os.listdir(os.path.join(out, "cache")))
+
+
+def test_training_and_run_time_crops_agree_byte_for_byte():
+    spec = InputSpec(48, 48, "grey", 127.5, 1 / 127.5, 0.1)
+    detector = datasets.FaceDetector()
+    for name in sorted(os.listdir(os.path.join(FIXTURE, "smile"))):
+        image = datasets.read_image(os.path.join(FIXTURE, "smile", name))
+        box = datasets.detect_face(detector, image, tight=True)
+        if box is not None:  # a real, fractional Haar box
+            break
+    assert box is not None
+    training = datasets.normalise(datasets.raw_crop(image, box, spec)[None], spec)
+    run_time = crop_faces(image, [box], spec)
+    assert training.dtype == run_time.dtype == np.float32
+    assert training.tobytes() == run_time.tobytes()
+    # and for a colour spec with a box that runs off the frame
+    rgb = InputSpec(40, 40, "rgb", 100.0, 0.02, 0.3)
+    off = (-5.5, 10.25, 60.0, 58.0)
+    assert (datasets.normalise(datasets.raw_crop(image, off, rgb)[None], rgb).tobytes()
+            == crop_faces(image, [off], rgb).tobytes())
+
+
+def test_augment_keeps_shape_and_changes_pixels():
+    crops = np.random.RandomState(0).randint(0, 255, (5, 1, 32, 32)).astype(np.uint8)
+    out = train.augment(crops, np.random.RandomState(1))
+    assert out.shape == crops.shape and out.dtype == np.uint8
+    assert not np.array_equal(out, crops)
+
+
+def test_missing_data_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(ReactionError, match="GENKI-4K train folder not found"):
+        datasets.genki(str(tmp_path), "train")
+
+
+def test_empty_class_folder_is_a_clear_error(tmp_path):
+    data = _fake_data(tmp_path)
+    folder = os.path.join(data, "smiles", "genki4k", "train", "neutral")
+    for f in os.listdir(folder):
+        os.remove(os.path.join(folder, f))
+    with pytest.raises(ReactionError, match="neutral: class folder has no images"):
+        datasets.genki(data, "train")
+
+
+def test_unreadable_images_are_skipped_with_a_count(tmp_path, caplog):
+    data = _fake_data(tmp_path, n=3)
+    for i in range(2):
+        with open(os.path.join(data, "smiles", "genki4k", "train", "smile", "bad%d.jpg" % i), "wb") as f:
+            f.write(b"not a jpeg")
+    with caplog.at_level(logging.WARNING):
+        cs = datasets.build_crops(data, "genki-train", InputSpec(), str(tmp_path / "cache"))
+    assert len(cs) == 6
+    assert "2 unreadable image(s) skipped" in caplog.text
+
+
+def test_label_file_path_that_does_not_resolve(tmp_path):
+    images = tmp_path / "lfw" / "images" / "Ann_Person"
+    images.mkdir(parents=True)
+    shutil.copy(os.path.join(FIXTURE, "smile", os.listdir(os.path.join(FIXTURE, "smile"))[0]),
+                images / "Ann_Person_0001.jpg")
+    labels = tmp_path / "lfw" / "labels"
+    labels.mkdir()
+    (labels / "seed-rekognition-train.lst").write_text(
+        "1 \t 1 \t 1 \t 0 \t 0 \t 0 \t 0 \t 0 \t 0 \t data/flw-resize/Ann_Person_0001.jpg \n"
+        "2 \t 0 \t 0 \t 1 \t 0 \t 0 \t 0 \t 0 \t 0 \t data/flw-resize/Bob_Missing_0002.jpg \n")
+    with pytest.raises(ReactionError, match=r"seed-rekognition-train.lst:2: image .*Bob_Missing_0002.jpg"):
+        datasets.lfw_rekognition(str(tmp_path), "train")
+    (labels / "muxspace-emotion.csv").write_text("image,emotion\nAnn_Person_0001.jpg,happiness\n"
+                                                 "Ann_Person_0001.jpg,anger\n")
+    assert datasets.lfw_muxspace(str(tmp_path)) == [
+        datasets.Sample(str(images / "Ann_Person_0001.jpg"), 1)]
+
+
+def test_evaluation_sets_are_refused_for_training(tmp_path):
+    cfg = train.TrainConfig(data=str(tmp_path), sets=["genki-test"])
+    with pytest.raises(ReactionError, match="genki-test is an evaluation set"):
+        train.load_training_data(cfg)
+
+
+def test_metrics_against_hand_computed_values():
+    labels = np.array([1, 1, 0, 0, 0])
+    scores = np.array([0.9, 0.4, 0.6, 0.1, 0.2])
+    m = evaluate.metrics(labels, scores)
+    assert m["accuracy"] == pytest.approx(3 / 5)
+    assert m["balanced_accuracy"] == pytest.approx((1 / 2 + 2 / 3) / 2)
+    # positives beat negatives in 5 of 6 pairs
+    assert m["roc_auc"] == pytest.approx(5 / 6)

@@ -68,8 +68,8 @@ class ScreeningReport:
                 "laughs": len(mine),
                 "laugh_s": round(sum(e.end_s - e.start_s for e in mine), 3),
                 "on_screen_s": round(self._frames_seen[vid] * period, 3),
-                "first_seen_s": round(self._first_s[vid], 3),
-                "last_seen_s": round(self._last_s[vid], 3),
+                "first_seen_s": self._first_s[vid],
+                "last_seen_s": self._last_s[vid],
             }
         # Laughing in second s means a laugh event of that viewer overlaps [s, s + 1).
         share = []

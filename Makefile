@@ -13,7 +13,6 @@ LAMBDA_MODULES := lambda_package reaction/__init__.py reaction/types.py reaction
 
 $(BIN)/reaction: setup.cfg pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --upgrade -q pip
 	$(BIN)/pip install -q -c constraints.txt -e '.[test]'
 	touch $@
 

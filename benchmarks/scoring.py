@@ -213,14 +213,17 @@ class LaughScore:
     matched: int
     predicted: int
     truth: int
+    found: List[bool] = field(default_factory=list, repr=False)  # per truth event: matched?
 
 
 def score_laughs(truth: Sequence[Interval], predicted: Sequence[Interval],
                  min_tiou: float = 0.3) -> LaughScore:
     """One-to-one matching per viewer, maximising the number of matches at temporal IoU >= ``min_tiou``."""
     delays = []
+    found = [False] * len(truth)
     for vid in sorted({v for v, _, _ in truth}):
-        g = [(s, e) for v, s, e in truth if v == vid]
+        g_idx = [i for i, (v, _, _) in enumerate(truth) if v == vid]
+        g = [truth[i][1:] for i in g_idx]
         p = [(s, e) for v, s, e in predicted if v == vid]
         if not p:
             continue
@@ -231,9 +234,10 @@ def score_laughs(truth: Sequence[Interval], predicted: Sequence[Interval],
         for r, c in zip(rows, cols):
             if ok[r, c]:
                 delays.append(p[c][0] - g[r][0])
+                found[g_idx[r]] = True
     m = len(delays)
     precision = m / len(predicted) if predicted else 0.0
     recall = m / len(truth) if truth else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return LaughScore(precision, recall, f1, float(np.mean(delays)) if delays else None,
-                      m, len(predicted), len(truth))
+                      m, len(predicted), len(truth), found)

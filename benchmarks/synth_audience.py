@@ -299,7 +299,8 @@ class Audience:
         for img, colour, hair in ((canvas, (30, 30, 34), (16, 18, 22)), (owner, WALKER, WALKER)):
             cv2.ellipse(img, (int(x), int(y)), (int(0.45 * head), int(0.55 * head)), 0, 0, 360, hair, -1)
             top = int(y + 0.45 * head)
-            cv2.ellipse(img, (int(x), top + int(0.35 * head)), (int(width / 2), int(0.45 * head)), 0, 0, 360, colour, -1)
+            shoulders = (int(x), top + int(0.35 * head))
+            cv2.ellipse(img, shoulders, (int(width / 2), int(0.45 * head)), 0, 0, 360, colour, -1)
             cv2.rectangle(img, (int(x - width / 2), top + int(0.35 * head)),
                           (int(x + width / 2), self.spec.height), colour, -1)
 

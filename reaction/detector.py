@@ -10,6 +10,9 @@ import numpy as np
 from .types import Box, Detection, ReactionError
 
 DEFAULT_CASCADE = "haarcascade_frontalface_alt.xml"
+# Smallest face, in pixels, a region is shrunk to before re-detection; the
+# cascade's own window is 20x20, and below ~28 px it misses too many faces.
+REGION_FACE_PX = 28.0
 
 
 def cascade_path(name: str = DEFAULT_CASCADE) -> str:
@@ -46,8 +49,9 @@ class DetectorConfig:
     max_size: Optional[int] = None
     detect_width: Optional[int] = None
     # Inside a region around a known viewer a face is expected, so fewer
-    # overlapping hits are needed; 5 there misses ~8% of faces on the sample clip.
-    region_min_neighbors: int = 3
+    # overlapping hits are needed: on the sample clip, 5 re-finds 89% of the
+    # faces in their regions, 3 93%, 2 95%.
+    region_min_neighbors: int = 2
 
     def validate(self) -> None:
         if not self.scale_factor > 1.0:
@@ -112,23 +116,38 @@ class FaceDetector:
         """
         if not isinstance(image, np.ndarray) or image.ndim not in (2, 3) or image.size == 0:
             raise ReactionError("frame has shape {}".format(getattr(image, "shape", None)))
-        grey, factor = self.grey_for_detection(image)
         lo, hi = size_band if size_band is not None else (self.config.min_size, self.config.max_size)
+        if regions is not None:
+            return self._detect_regions(image, regions, lo, hi)
+        grey, factor = self.grey_for_detection(image)
         min_px = max(1, int(lo / factor))
         max_px = int(hi / factor) if hi else 0
-        if regions is None:
-            found = self._run(grey, min_px, max_px, self.config.min_neighbors)
-            boxes = [(x * factor, y * factor, w * factor, h * factor) for x, y, w, h in found]
-            return [Detection(box=b) for b in boxes]
+        found = self._run(grey, min_px, max_px, self.config.min_neighbors)
+        return [Detection(box=(x * factor, y * factor, w * factor, h * factor)) for x, y, w, h in found]
+
+    def _detect_regions(self, image: np.ndarray, regions: Sequence[Box], lo: float, hi: Optional[float]):
+        # Each region is cut from the full frame and shrunk on its own so that
+        # the smallest expected face is REGION_FACE_PX: the cascade then runs on
+        # a few thousand pixels, and only the region is converted to grey.
         boxes = []
-        gh, gw = grey.shape
+        fh, fw = image.shape[:2]
         for rx, ry, rw, rh in regions:
-            x0, y0 = max(0, int(rx / factor)), max(0, int(ry / factor))
-            x1, y1 = min(gw, int((rx + rw) / factor) + 1), min(gh, int((ry + rh) / factor) + 1)
-            if x1 - x0 < min_px or y1 - y0 < min_px:
+            x0, y0 = max(0, int(rx)), max(0, int(ry))
+            x1, y1 = min(fw, int(rx + rw) + 1), min(fh, int(ry + rh) + 1)
+            if x1 - x0 < lo or y1 - y0 < lo:
                 continue
-            for x, y, w, h in self._run(grey[y0:y1, x0:x1], min_px, max_px, self.config.region_min_neighbors):
-                boxes.append(((x + x0) * factor, (y + y0) * factor, w * factor, h * factor))
+            patch = image[y0:y1, x0:x1]
+            s = min(1.0, REGION_FACE_PX / float(max(lo, 1.0)))
+            if s < 1.0:
+                patch = cv2.resize(patch, (max(1, int((x1 - x0) * s)), max(1, int((y1 - y0) * s))),
+                                   interpolation=cv2.INTER_AREA)
+            if patch.ndim == 3:
+                patch = cv2.cvtColor(patch, cv2.COLOR_BGRA2GRAY if patch.shape[2] == 4 else cv2.COLOR_BGR2GRAY)
+            patch = cv2.equalizeHist(patch)
+            min_px = max(1, int(lo * s))
+            max_px = int(hi * s) if hi else 0
+            for x, y, w, h in self._run(patch, min_px, max_px, self.config.region_min_neighbors):
+                boxes.append((x / s + x0, y / s + y0, w / s, h / s))
         return [Detection(box=b) for b in merge_boxes(boxes)]
 
     def _run(self, grey: np.ndarray, min_px: int, max_px: int, min_neighbors: int) -> np.ndarray:

@@ -15,13 +15,13 @@ from typing import Dict, Iterable, Iterator, List, Optional, Sequence
 
 import numpy as np
 
-from .detector import DetectorConfig, FaceDetector
+from .detector import DetectorConfig, FaceDetector, merge_boxes
 from .laughs import LaughSmoother, SmootherConfig
 from .preprocess import as_bgr
 from .sinks import Sink
 from .smile import SmileNet
 from .tracker import TrackerConfig, ViewerTracker
-from .types import Detection, Frame, FrameResult, LaughEvent, ReactionError
+from .types import Box, Detection, Frame, FrameResult, LaughEvent, ReactionError
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,9 @@ class PipelineConfig:
     """Everything that shapes a run.
 
     ``full_scan_every``: run the cascade over the whole frame every k-th
-    frame (1 = every frame). On the frames in between, when
+    frame (1 = every frame). ``min_face_frac``: smallest face a full scan
+    looks for, as a fraction of the frame height (the cascade's cost is
+    mostly in its smallest scales; 0 keeps the detector's ``min_size``). On the frames in between, when
     ``region_redetect`` is on, the cascade runs only in boxes around the known
     viewers, ``region_scale`` times their size, with a face-size band derived
     from those viewers.
@@ -46,7 +48,8 @@ class PipelineConfig:
     model_dir: Optional[str] = None
     full_scan_every: int = 1
     region_redetect: bool = True
-    region_scale: float = 2.0
+    region_scale: float = 1.8
+    min_face_frac: float = 0.0
     threaded: bool = True
 
     def validate(self) -> None:
@@ -54,28 +57,35 @@ class PipelineConfig:
             raise ReactionError("--full-scan-every must be >= 1, got {}".format(self.full_scan_every))
         if self.region_scale < 1.0:
             raise ReactionError("region_scale must be >= 1, got {}".format(self.region_scale))
+        if not 0.0 <= self.min_face_frac < 1.0:
+            raise ReactionError("min_face_frac must be in [0, 1), got {}".format(self.min_face_frac))
         self.detector.validate()
         self.tracker.validate()
         self.smoother.validate()
 
 
-# Named speed/accuracy settings; figures behind them are in benchmarks/results/throughput.md.
+# Named speed/accuracy settings; the figures behind them are in
+# benchmarks/results/throughput.md. Detector fields go to DetectorConfig, the
+# rest to PipelineConfig.
 PROFILES = {
-    "accurate": dict(full_scan_every=1, detect_width=None),
-    "balanced": dict(full_scan_every=5, detect_width=640),
-    "fast": dict(full_scan_every=10, detect_width=480),
+    "accurate": dict(full_scan_every=1, detect_width=None, min_face_frac=0.0, region_redetect=False),
+    "balanced": dict(full_scan_every=8, detect_width=1280, min_face_frac=0.04, region_redetect=True),
+    "fast": dict(full_scan_every=15, detect_width=960, min_face_frac=0.04, region_redetect=True),
 }
 
 
 def profile_config(name: str, **overrides) -> PipelineConfig:
-    """A :class:`PipelineConfig` for a named profile; detector fields may be overridden."""
+    """A :class:`PipelineConfig` for a named profile, with fields overridden.
+
+    Detector fields (``min_size``, ``detect_width``...) may be overridden
+    directly, as may any :class:`PipelineConfig` field.
+    """
     if name not in PROFILES:
         raise ReactionError("--profile must be one of {}, got {!r}".format(", ".join(PROFILES), name))
-    p = PROFILES[name]
-    det = {k: v for k, v in overrides.items() if k in DetectorConfig.__dataclass_fields__}
-    rest = {k: v for k, v in overrides.items() if k not in det}
-    detector = replace(DetectorConfig(detect_width=p["detect_width"]), **det)
-    return replace(PipelineConfig(full_scan_every=p["full_scan_every"], detector=detector), **rest)
+    settings = dict(PROFILES[name], **overrides)
+    det = {k: v for k, v in settings.items() if k in DetectorConfig.__dataclass_fields__}
+    rest = {k: v for k, v in settings.items() if k not in det}
+    return replace(PipelineConfig(detector=replace(DetectorConfig(), **det)), **rest)
 
 
 class ReactionPipeline:
@@ -111,27 +121,38 @@ class ReactionPipeline:
         self._since_scan = 0 if due else self._since_scan + 1
         return due
 
-    def _timed_detect(self, image: np.ndarray) -> List[Detection]:
+    def _scan(self, image: np.ndarray) -> List[Detection]:
+        """Full-frame detection with the profile's face-size floor."""
+        det = self.config.detector
+        lo = max(det.min_size, self.config.min_face_frac * image.shape[0])
+        return self.detector.detect(image, size_band=(lo, det.max_size))
+
+    def _timed_scan(self, image: np.ndarray) -> List[Detection]:
         start = time.perf_counter()
-        found = self.detector.detect(image)
+        found = self._scan(image)
         self.timings["detect"] += time.perf_counter() - start
         return found
 
     def _redetect(self, image: np.ndarray) -> Optional[List[Detection]]:
-        """Faces near the known viewers only, or ``None`` to coast on the filter."""
+        """Faces near the known viewers only, or ``None`` to coast on the filter.
+
+        Each viewer gets a region ``region_scale`` times its box and a face-size
+        band of 0.7 to 1.45 times its size: narrow enough that one region costs
+        about 2 ms, wide enough to follow someone leaning in or out.
+        """
         cfg = self.config
         live = [t for t in self.tracker.tracks if t.state != "lost"]
         if not cfg.region_redetect or not live:
             return None
-        regions, sizes = [], []
+        found = []  # type: List[Box]
         for t in live:
             x, y, w, h = t.box
             side = max(w, h)
             grow = side * (cfg.region_scale - 1.0) / 2.0
-            regions.append((x - grow, y - grow, side + 2 * grow, side + 2 * grow))
-            sizes.append(side)
-        band = (max(cfg.detector.min_size, 0.6 * min(sizes)), 1.6 * max(sizes))
-        return self.detector.detect(image, regions=regions, size_band=band)
+            region = (x - grow, y - grow, side + 2 * grow, side + 2 * grow)
+            band = (max(cfg.detector.min_size, 0.7 * side), 1.45 * side)
+            found.extend(d.box for d in self.detector.detect(image, regions=[region], size_band=band))
+        return [Detection(box=b) for b in merge_boxes(found)]
 
     def process(self, frame: Frame, scan=SCHEDULE) -> FrameResult:
         """Run every stage on one frame.
@@ -145,7 +166,7 @@ class ReactionPipeline:
         clock = time.perf_counter
         t0 = clock()
         if scan is SCHEDULE:
-            scan = self.detector.detect(image) if self._plan_scan() else None
+            scan = self._scan(image) if self._plan_scan() else None
         detections = scan if scan is not None else self._redetect(image)  # type: Optional[List[Detection]]
         t1 = clock()
         if detections is not None:
@@ -206,7 +227,7 @@ class ReactionPipeline:
                 if pool is None:
                     yield self.process(frame)
                     continue
-                future = pool.submit(self._timed_detect, image) if self._plan_scan() else None
+                future = pool.submit(self._timed_scan, image) if self._plan_scan() else None
                 held.append((frame, future))
                 while held and (held[0][1] is None or held[0][1].done() or len(held) > max_held):
                     yield self._process_held(held.popleft())

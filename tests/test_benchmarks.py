@@ -194,6 +194,7 @@ def test_shifted_laughs_cost_a_known_amount():
     assert half.f1 == 1.0 and half.onset_delay_s == pytest.approx(0.5)
     more = scoring.score_laughs(truth, [(v, a + 0.6, b + 0.6) for v, a, b in truth])
     assert (more.precision, more.recall, more.f1) == (0.5, 0.5, 0.5)
+    assert more.found == [False, True]
     assert more.onset_delay_s == pytest.approx(0.6)
     other_viewer = scoring.score_laughs(truth, [(2, a, b) for _, a, b in truth])
     assert other_viewer.f1 == 0.0 and other_viewer.onset_delay_s is None

@@ -132,3 +132,28 @@ def test_metrics_against_hand_computed_values():
     assert m["balanced_accuracy"] == pytest.approx((1 / 2 + 2 / 3) / 2)
     # positives beat negatives in 5 of 6 pairs
     assert m["roc_auc"] == pytest.approx(5 / 6)
+
+
+def test_batchnorm_folding_keeps_outputs_and_drops_batchnorm(tmp_path):
+    from reaction import netarch
+
+    net = netarch.WithSoftmax(netarch.build("smilenet", widths=(8, 16)))
+    net.initialize(mx.init.Xavier())
+    net(mx.nd.zeros((1, 1, 32, 32)))
+    rng = np.random.RandomState(0)
+    # Non-trivial running statistics, as after training.
+    for name, p in net.collect_params().items():
+        if name.endswith(("running_mean", "beta", "gamma")):
+            p.set_data(mx.nd.array(rng.uniform(-0.5, 1.5, p.shape)))
+        elif name.endswith("running_var"):
+            p.set_data(mx.nd.array(rng.uniform(0.2, 2.0, p.shape)))
+    net.hybridize()
+    x = mx.nd.array(rng.uniform(-1, 1, (4, 1, 32, 32)))
+    before = net(x).asnumpy()
+    net.export(str(tmp_path / "m"), epoch=0)
+    sym, params = str(tmp_path / "m-symbol.json"), str(tmp_path / "m-0000.params")
+    # stem 1 + stage one 2 blocks x 2 + stage two 2 blocks x 2 + its 1x1 shortcut 1
+    assert netarch.fold_batchnorm(sym, params) == 10
+    after = mx.gluon.nn.SymbolBlock.imports(sym, ["data"], params)(x).asnumpy()
+    np.testing.assert_allclose(after, before, atol=1e-5)
+    assert "BatchNorm" not in open(sym).read()

@@ -1,0 +1,139 @@
+"""Speed levers, one at a time, and memory over a long stream.
+
+``python -m benchmarks.levers VIDEO [VIDEO ...] [--max-frames N] [--memory-minutes M]``
+
+For each video, in one run: decode-only fps, then the pipeline with the
+levers added cumulatively, from the original design (Haar on every full
+frame, one thread) to the ``balanced`` profile, so each row shows what one
+lever bought. ``--memory-minutes`` then plays the first video in a loop for
+that many minutes of media through the balanced profile and samples RSS, to
+show that memory does not grow with video length. The tables replace the
+"Levers" section of ``benchmarks/results/throughput.md``.
+"""
+import argparse
+import os
+import sys
+import time
+from typing import Iterator, List, Optional
+
+from reaction.pipeline import ReactionPipeline, profile_config
+from reaction.sources import VideoSource
+from reaction.types import Frame
+
+from .throughput import decode_only, machine_description, results_path
+
+# (label, profile_config overrides); each row adds one lever to the previous.
+LEVERS = [
+    ("Haar on every full frame, one thread (the original design)",
+     dict(full_scan_every=1, detect_width=None, min_face_frac=0.0, region_redetect=False, threaded=False)),
+    ("+ detection at width <= 1280, boxes mapped back", dict(detect_width=1280)),
+    ("+ face-size floor: 4% of frame height", dict(min_face_frac=0.04)),
+    ("+ full scan every 8th frame, Kalman prediction between", dict(full_scan_every=8)),
+    ("+ re-detection in regions around viewers between scans", dict(region_redetect=True)),
+    ("+ full scans on a worker thread (= balanced)", dict(threaded=True)),
+]
+SECTION = "## Levers"
+
+
+def frames_of(video: str, max_frames: Optional[int]) -> List[Frame]:
+    out = []
+    for frame in VideoSource(video):
+        out.append(frame)
+        if max_frames and len(out) >= max_frames:
+            break
+    return out
+
+
+def run(frames: List[Frame], overrides: dict) -> dict:
+    pipe = ReactionPipeline(profile_config("balanced", **overrides))
+    start = time.perf_counter()
+    viewers = set()
+    for result in pipe.run(iter(frames)):
+        viewers.update(result.p_smile)
+    wall = time.perf_counter() - start
+    return dict(fps=pipe.frames / wall, viewers=len(viewers), events=len(pipe.events), stage_ms=pipe.stage_ms())
+
+
+def looped(video: str, minutes: float) -> Iterator[Frame]:
+    """The video over and over, with media time running on, for ``minutes``."""
+    index, offset = 0, 0.0
+    while True:
+        last = 0.0
+        for frame in VideoSource(video):
+            t = offset + frame.time_s
+            if t > minutes * 60.0:
+                return
+            yield Frame(index, t, frame.image)
+            index += 1
+            last = frame.time_s
+        offset += last + 1.0 / 25.0
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
+def memory_run(video: str, minutes: float) -> List[str]:
+    pipe = ReactionPipeline(profile_config("balanced"))
+    samples = []
+    step = max(1, int(minutes * 60 * 25 / 10))
+    start = time.perf_counter()
+    for result in pipe.run(looped(video, minutes)):
+        if result.index % step == 0:
+            samples.append((result.time_s, rss_mb()))
+    wall = time.perf_counter() - start
+    lines = ["", "### Memory over {:.0f} minutes of media ({}, looped, balanced profile)".format(minutes, os.path.basename(video)), "",
+             "{} frames in {:.0f} s. RSS sampled ten times:".format(pipe.frames, wall), "",
+             "| media time (s) | RSS (MB) |", "| --- | --- |"]
+    lines += ["| {:.0f} | {:.1f} |".format(t, m) for t, m in samples]
+    half = len(samples) // 2
+    growth = samples[-1][1] - samples[half][1] if samples else 0.0
+    lines += ["", "Growth over the second half: {:+.1f} MB.".format(growth)]
+    return lines
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.levers", description=__doc__.splitlines()[0])
+    p.add_argument("videos", nargs="+", metavar="VIDEO")
+    p.add_argument("--max-frames", type=int, default=250, help="frames of each video (default 250)")
+    p.add_argument("--memory-minutes", type=float, default=0.0, help="also run a looped memory test")
+    p.add_argument("--out", default=results_path("throughput.md"))
+    args = p.parse_args(argv)
+    lines = [SECTION, "", "Written by `python -m benchmarks.levers {}`.".format(" ".join(argv or sys.argv[1:])), ""]
+    lines += machine_description()
+    for video in args.videos:
+        frames = frames_of(video, args.max_frames)
+        h, w = frames[0].image.shape[:2]
+        dec = decode_only(video, args.max_frames)["fps"]
+        lines += ["", "### {} ({}x{}, {} frames)".format(os.path.basename(video), w, h, len(frames)), "",
+                  "Decode only: {:.1f} fps.".format(dec), "",
+                  "| levers | fps | x decode-only | viewers | events | detect ms | track ms | smile ms |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        settings = {}
+        for label, change in LEVERS:
+            settings.update(change)
+            r = run(frames, dict(settings))
+            ms = r["stage_ms"]
+            lines.append("| {} | {:.1f} | {:.2f} | {} | {} | {:.1f} | {:.2f} | {:.2f} |".format(
+                label, r["fps"], r["fps"] / dec, r["viewers"], r["events"], ms["detect"], ms["track"], ms["smile"]))
+            print(lines[-1], flush=True)
+    if args.memory_minutes > 0:
+        lines += memory_run(args.videos[0], args.memory_minutes)
+    _replace_section(args.out, lines)
+    print("wrote", args.out)
+    return 0
+
+
+def _replace_section(path: str, lines: List[str]) -> None:
+    text = open(path).read() if os.path.exists(path) else ""
+    head = text.split(SECTION)[0].rstrip()
+    with open(path, "w") as f:
+        f.write((head + "\n\n" if head else "") + "\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -242,3 +242,21 @@ def fold_batchnorm(sym_path: str, params_path: str) -> int:
         **{"aux:" + k: mx.nd.array(params[k]) for k in needed_aux},
     })
     return folded
+
+
+def shift_smile_logit(sym_path: str, params_path: str, offset: float, smile_index: int = 1) -> None:
+    """Add ``offset`` to the smile logit (the bias of the last dense layer), in place.
+
+    This moves the 0.5 decision point of the exported softmax without any
+    extra op in the graph.
+    """
+    if offset == 0.0:
+        return
+    nodes = json.loads(mx.sym.load(sym_path).tojson())["nodes"]
+    dense = [n for n in nodes if n["op"] == "FullyConnected"][-1]
+    bias_name = "arg:" + nodes[dense["inputs"][2][0]]["name"]
+    saved = mx.nd.load(params_path)
+    bias = saved[bias_name].asnumpy().copy()
+    bias[smile_index] += offset
+    saved[bias_name] = mx.nd.array(bias)
+    mx.nd.save(params_path, saved)

@@ -36,10 +36,12 @@ class PipelineConfig:
     ``full_scan_every``: run the cascade over the whole frame every k-th
     frame (1 = every frame). ``min_face_frac``: smallest face a full scan
     looks for, as a fraction of the frame height (the cascade's cost is
-    mostly in its smallest scales; 0 keeps the detector's ``min_size``). On the frames in between, when
-    ``region_redetect`` is on, the cascade runs only in boxes around the known
-    viewers, ``region_scale`` times their size, with a face-size band derived
-    from those viewers.
+    mostly in its smallest scales; 0 keeps the detector's ``min_size``).
+
+    On the frames in between, when ``region_redetect`` is on, the cascade
+    runs only in boxes around the known viewers, ``region_scale`` times their
+    size, with a face-size band derived from each viewer; at most
+    ``regions_per_frame`` confirmed viewers per frame, in turns (0: all).
     """
 
     detector: DetectorConfig = DetectorConfig()
@@ -50,6 +52,7 @@ class PipelineConfig:
     region_redetect: bool = True
     region_scale: float = 1.8
     min_face_frac: float = 0.0
+    regions_per_frame: int = 6
     threaded: bool = True
 
     def validate(self) -> None:
@@ -114,6 +117,7 @@ class ReactionPipeline:
         self.bad_frames = 0
         self._visible = set()  # type: set
         self._since_scan = None  # type: Optional[int]
+        self._region_turn = 0
 
     def _plan_scan(self) -> bool:
         """Whether the next frame gets a full-frame scan (every k-th frame)."""
@@ -144,8 +148,17 @@ class ReactionPipeline:
         live = [t for t in self.tracker.tracks if t.state != "lost"]
         if not cfg.region_redetect or not live:
             return None
+        # Staggered: every tentative track (a missed pass deletes it), then the
+        # confirmed ones in turns of ``regions_per_frame``; a confirmed viewer
+        # not looked at on this frame just coasts on its filter.
+        tentative = [t for t in live if t.state == "tentative"]
+        confirmed = [t for t in live if t.state == "confirmed"]
+        if cfg.regions_per_frame and len(confirmed) > cfg.regions_per_frame:
+            start = self._region_turn % len(confirmed)
+            confirmed = (confirmed[start:] + confirmed[:start])[: cfg.regions_per_frame]
+            self._region_turn += cfg.regions_per_frame
         found = []  # type: List[Box]
-        for t in live:
+        for t in tentative + confirmed:
             x, y, w, h = t.box
             side = max(w, h)
             grow = side * (cfg.region_scale - 1.0) / 2.0

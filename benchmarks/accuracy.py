@@ -150,11 +150,19 @@ def _fmt(v, digits=3) -> str:
     return "{:.{}f}".format(v, digits) if isinstance(v, float) else str(v)
 
 
+def profile_settings(profile: str) -> str:
+    """The resolved settings behind a profile name (names are re-tuned over time)."""
+    from reaction.pipeline import PROFILES
+
+    return ", ".join("{}={}".format(k, v) for k, v in sorted(PROFILES[profile].items()))
+
+
 def write_report(path: str, argv: List[str], gt_dir: str, n_frames: int, detect_ms: float,
-                 rows: List[dict], crowd: Dict[str, float], pipe: Optional[dict]) -> str:
+                 rows: List[dict], crowd: Dict[str, float], pipe: Optional[dict], profile: str = "balanced") -> str:
     lines = ["# Accuracy benchmark", "",
              "Written by `python -m benchmarks.accuracy {}`; do not edit by hand.".format(" ".join(argv)), ""]
     lines += machine_description() + [""]
+    lines += ["Profile `{}`: {}.".format(profile, profile_settings(profile)), ""]
     meta_path = os.path.join(gt_dir, "audience.json")
     viewer_rows = {}  # type: Dict[int, int]
     if os.path.isfile(meta_path):
@@ -267,7 +275,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if not args.no_pipeline:
             print("pipeline ...", file=sys.stderr)
             pipe = score_pipeline(args.gt, gt, fps, run_pipeline(args.video, args.profile, args.model_dir))
-        text = write_report(args.out, argv, args.gt, len(dets), detect_ms, rows, crowd, pipe)
+        text = write_report(args.out, argv, args.gt, len(dets), detect_ms, rows, crowd, pipe, args.profile)
     except ReactionError as e:
         print("error: {}".format(e), file=sys.stderr)
         return 2

@@ -53,7 +53,10 @@ class PipelineConfig:
     region_scale: float = 1.8
     min_face_frac: float = 0.0
     regions_per_frame: int = 6
-    threaded: bool = True
+    # Full scans on a worker thread. Off by default: OpenCV already spreads
+    # one cascade run over both cores here, and the worker made the balanced
+    # profile slower on 2 cores (benchmarks/results/throughput.md, Levers).
+    threaded: bool = False
 
     def validate(self) -> None:
         if self.full_scan_every < 1:
@@ -72,8 +75,8 @@ class PipelineConfig:
 # rest to PipelineConfig.
 PROFILES = {
     "accurate": dict(full_scan_every=1, detect_width=None, min_face_frac=0.0, region_redetect=False),
-    "balanced": dict(full_scan_every=8, detect_width=1280, min_face_frac=0.04, region_redetect=True),
-    "fast": dict(full_scan_every=15, detect_width=960, min_face_frac=0.04, region_redetect=True),
+    "balanced": dict(full_scan_every=12, detect_width=1280, min_face_frac=0.04, region_redetect=True),
+    "fast": dict(full_scan_every=20, detect_width=960, min_face_frac=0.04, region_redetect=True),
 }
 
 

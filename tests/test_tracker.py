@@ -83,7 +83,7 @@ def test_face_missing_longer_than_lost_limit_gets_a_new_id():
     assert confirmed_ids(tracks) and confirmed_ids(tracks) != [before]
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(
     st.floats(40, 120),  # face size
     st.floats(0.02, 0.25),  # speed, face widths per frame

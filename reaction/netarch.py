@@ -31,6 +31,22 @@ def _conv_bn(channels: int, kernel: int, stride: int = 1, groups: int = 1) -> nn
     return block
 
 
+def _shortcut(in_channels: int, channels: int, stride: int):
+    """Identity (``None``), or avg-pool and/or 1x1 conv to match the block's output."""
+    if stride == 1 and in_channels == channels:
+        return None
+    short = nn.HybridSequential()
+    if stride != 1:
+        short.add(nn.AvgPool2D(stride, stride, ceil_mode=True))
+    if in_channels != channels:
+        short.add(nn.Conv2D(channels, 1, use_bias=False), nn.BatchNorm())
+    return short
+
+
+def _residual(F, body, x, short):
+    return F.Activation(body + (x if short is None else short(x)), act_type="relu")
+
+
 class SepBlock(nn.HybridBlock):
     """Depthwise 3x3 + pointwise 1x1 unit with an identity (or 1x1) shortcut."""
 
@@ -44,17 +60,10 @@ class SepBlock(nn.HybridBlock):
             nn.Conv2D(channels, 1, use_bias=False),
             nn.BatchNorm(),
         )
-        self.short = None
-        if stride != 1 or in_channels != channels:
-            self.short = nn.HybridSequential()
-            if stride != 1:
-                self.short.add(nn.AvgPool2D(stride, stride, ceil_mode=True))
-            if in_channels != channels:
-                self.short.add(nn.Conv2D(channels, 1, use_bias=False), nn.BatchNorm())
+        self.short = _shortcut(in_channels, channels, stride)
 
     def hybrid_forward(self, F, x):
-        shortcut = x if self.short is None else self.short(x)
-        return F.Activation(self.body(x) + shortcut, act_type="relu")
+        return _residual(F, self.body(x), x, self.short)
 
 
 class ResBlock(nn.HybridBlock):
@@ -74,17 +83,10 @@ class ResBlock(nn.HybridBlock):
             nn.Conv2D(channels, 3, 1, 1, use_bias=False),
             nn.BatchNorm(),
         )
-        self.short = None
-        if stride != 1 or in_channels != channels:
-            self.short = nn.HybridSequential()
-            if stride != 1:
-                self.short.add(nn.AvgPool2D(stride, stride, ceil_mode=True))
-            if in_channels != channels:
-                self.short.add(nn.Conv2D(channels, 1, use_bias=False), nn.BatchNorm())
+        self.short = _shortcut(in_channels, channels, stride)
 
     def hybrid_forward(self, F, x):
-        shortcut = x if self.short is None else self.short(x)
-        return F.Activation(self.body(x) + shortcut, act_type="relu")
+        return _residual(F, self.body(x), x, self.short)
 
 
 BLOCKS = {"sep": SepBlock, "res": ResBlock}

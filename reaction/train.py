@@ -302,11 +302,3 @@ def register(subparsers) -> None:
     add_arguments(p)
     p.set_defaults(func=_run)
 
-
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(prog="reaction-train")
-    add_arguments(parser)
-    try:
-        raise SystemExit(_run(parser.parse_args()))
-    except ReactionError as e:
-        raise SystemExit("error: {}".format(e))

@@ -3,6 +3,15 @@
 frames -> Haar face detection -> Kalman/Hungarian tracking -> smile-net per
 viewer -> temporal smoothing -> laugh events -> sinks.
 """
+import os
+
+# Before numpy and mxnet load. The tracker does many tiny matrix products and
+# a 4x4 inverse per viewer, and multi-threaded OpenBLAS made a 30-face update
+# ~10x slower here (26 ms vs 2.6 ms); MXNet's OpenMP threads spin the same
+# way (smile-net 30 ms vs 0.37 ms per face). A user's own setting wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 from .detector import DetectorConfig, FaceDetector
 from .laughs import LaughSmoother, SmootherConfig
 from .pipeline import PROFILES, PipelineConfig, ReactionPipeline, profile_config

@@ -190,8 +190,6 @@ def _quiet_opencv() -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    # Before anything loads mxnet (training registers its sub-command): see smile.MXNetBackend.
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
     _quiet_opencv()
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -32,10 +32,6 @@ class MXNetBackend:
         for path in (symbol_path, params_path):
             if not os.path.isfile(path):
                 raise ReactionError("{}: model file not found".format(path))
-        # MXNet's OpenMP threads spin at barriers: on a 2-core machine that is
-        # also decoding and detecting, 2 threads made smile-net ~80x slower
-        # (30 ms vs 0.37 ms per face). Only takes effect before mxnet loads.
-        os.environ.setdefault("OMP_NUM_THREADS", "1")
         import mxnet as mx  # imported here so the Lambda's GPU path never needs it
 
         self._mx = mx

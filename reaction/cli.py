@@ -19,25 +19,15 @@ from .types import ReactionError
 FEATURE_MODULES = ("reaction.train", "reaction.evaluate", "reaction.publish")
 
 
-def _positive_float(name):
+def _positive(kind, name):
+    """An argparse type: ``kind`` (int or float) of the text, which must be > 0."""
+
     def parse(text):
         try:
-            value = float(text)
+            value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError("{} must be a number, got {!r}".format(name, text))
-        if value <= 0:
-            raise argparse.ArgumentTypeError("{} must be > 0, got {}".format(name, text))
-        return value
-
-    return parse
-
-
-def _positive_int(name):
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError("{} must be an integer, got {!r}".format(name, text))
+            raise argparse.ArgumentTypeError("{} must be {}, got {!r}".format(
+                name, "an integer" if kind is int else "a number", text))
         if value <= 0:
             raise argparse.ArgumentTypeError("{} must be > 0, got {}".format(name, text))
         return value
@@ -54,14 +44,14 @@ def _register_analyze(sub) -> None:
     p.add_argument("--profile", default="balanced", help="accurate | balanced | fast (default balanced)")
     p.add_argument("--scale-factor", type=float, help="Haar scale factor (> 1)")
     p.add_argument("--min-neighbors", type=int, help="Haar min neighbours")
-    p.add_argument("--min-face", type=_positive_int("--min-face"), help="smallest face, pixels")
-    p.add_argument("--max-face", type=_positive_int("--max-face"), help="largest face, pixels")
-    p.add_argument("--detect-width", type=_positive_int("--detect-width"), help="width detection runs at")
-    p.add_argument("--full-scan-every", type=_positive_int("--full-scan-every"), help="full-frame scan period, frames")
-    p.add_argument("--max-lost", type=_positive_float("--max-lost"), help="seconds a lost viewer is remembered")
+    p.add_argument("--min-face", type=_positive(int, "--min-face"), help="smallest face, pixels")
+    p.add_argument("--max-face", type=_positive(int, "--max-face"), help="largest face, pixels")
+    p.add_argument("--detect-width", type=_positive(int, "--detect-width"), help="width detection runs at")
+    p.add_argument("--full-scan-every", type=_positive(int, "--full-scan-every"), help="full-frame scan period, frames")
+    p.add_argument("--max-lost", type=_positive(float, "--max-lost"), help="seconds a lost viewer is remembered")
     p.add_argument("--laugh-on", type=float, help="smoothed P(smile) that starts a laugh")
     p.add_argument("--laugh-off", type=float, help="smoothed P(smile) that ends a laugh")
-    p.add_argument("--fps", type=_positive_float("--fps"), help="frame rate of an image folder (default 25)")
+    p.add_argument("--fps", type=_positive(float, "--fps"), help="frame rate of an image folder (default 25)")
     p.add_argument("--iot-config", metavar="FILE", help="also publish events live to AWS IoT")
     p.add_argument("--device-id", default=None, help="device id for IoT messages (default: the config's)")
     p.add_argument("--screening-id", default=None, help="screening id for IoT messages (default: video name)")

@@ -39,7 +39,7 @@ class MXNetBackend:
             with open(symbol_path) as f:
                 mx.sym.load_json(f.read())
         except Exception as e:  # MXNet raises its own MXNetError or ValueError
-            raise ReactionError("{}: corrupt model symbol ({})".format(symbol_path, _first_line(e)))
+            raise ReactionError("{}: corrupt model symbol ({})".format(symbol_path, _error_line(e)))
         try:
             with warnings.catch_warnings():
                 # "Cannot decide type for data": dtype comes with the first batch.
@@ -47,7 +47,7 @@ class MXNetBackend:
                 self._net = mx.gluon.nn.SymbolBlock.imports(symbol_path, ["data"], params_path, ctx=mx.cpu())
         except Exception as e:
             raise ReactionError(
-                "{} does not match {} or is corrupt ({})".format(params_path, symbol_path, _first_line(e))
+                "{} does not match {} or is corrupt ({})".format(params_path, symbol_path, _error_line(e))
             )
         self._net.hybridize(static_alloc=True, static_shape=True)
 
@@ -56,7 +56,7 @@ class MXNetBackend:
         return out
 
 
-def _first_line(e: Exception) -> str:
+def _error_line(e: Exception) -> str:
     """The line of an MXNet error that says what went wrong (it wraps a C++ traceback)."""
     lines = [l.strip() for l in str(e).strip().splitlines() if l.strip()]
     useful = [l for l in lines if not l.startswith(("Traceback", "File ", "[bt]", "Stack trace"))]

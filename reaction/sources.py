@@ -87,10 +87,6 @@ class VideoSource:
         finally:
             cap.release()
 
-    @property
-    def duration_s(self) -> float:
-        return self.frame_count / self.fps if self.fps > 0 else 0.0
-
 
 class CameraSource:
     """Frames from a camera index; timestamps from the driver, else a monotonic clock."""

@@ -4,7 +4,7 @@ Stages never hold references to each other; they exchange these values.
 Boxes are always ``(x, y, w, h)`` in full-frame pixel coordinates, floats.
 """
 from dataclasses import asdict, dataclass, field
-from typing import Dict, List, NamedTuple, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -86,12 +86,3 @@ class FrameResult:
     shape: Tuple[int, int] = (0, 0)  # frame (height, width)
     image: Optional[np.ndarray] = None  # the BGR frame, for drawing; not copied
 
-
-class Timing(NamedTuple):
-    """Seconds spent per stage on one frame."""
-
-    detect: float
-    track: float
-    smile: float
-    smooth: float
-    sinks: float

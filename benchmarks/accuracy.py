@@ -8,6 +8,8 @@
    and each peer's small grid;
 3. the whole pipeline on the video (its own detection schedule), scored for
    tracking, per-frame smile accuracy on matched tracks and laugh events;
+   with ``--versus accurate``, again with full detection on every frame, to
+   show what the profile's speed costs in IDF1 and laugh F1;
 4. a 30-face tracker timing;
 
 and writes the tables to ``benchmarks/results/accuracy.md``.
@@ -28,6 +30,9 @@ from .throughput import machine_description, results_path
 
 FULL_SCAN_FIELDS = ("cascade", "scale_factor", "min_neighbors", "min_size", "max_size", "detect_width")
 TARGETS = dict(idf1=0.90, laugh_f1=0.85, ms_30=0.2, vs_norfair=5.0)
+# Issue 7: a faster profile may lose at most this much IDF1 or laugh F1 against
+# full detection on every frame (being better is fine).
+VERSUS_TOLERANCE = 0.02
 
 
 def record_detections(video: str, profile: str,
@@ -157,8 +162,29 @@ def profile_settings(profile: str) -> str:
     return ", ".join("{}={}".format(k, v) for k, v in sorted(PROFILES[profile].items()))
 
 
+def versus_section(profile: str, pipe: dict, other: str, alt: dict, checks: list) -> List[str]:
+    """Markdown lines comparing two profiles' whole-pipeline scores; adds the
+    speed-versus-accuracy checks (IDF1 and laugh F1 within VERSUS_TOLERANCE)."""
+    lines = ["", "## `{}` versus `{}`".format(profile, other), "",
+             "The same clip through the whole pipeline with each profile (`{}`: {}).".format(
+                 other, profile_settings(other)), "",
+             "| profile | fps | detect ms/frame | MOTA | IDF1 | ID sw | laugh F1 | laugh precision | recall |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, r in ((profile, pipe), (other, alt)):
+        s, l, info = r["tracking"], r["laughs"], r["info"]
+        lines.append("| {} | {:.1f} | {:.1f} | {} | {} | {} | {} | {} | {} |".format(
+            name, info["frames"] / max(info["wall_s"], 1e-9), info["stage_ms"]["detect"], _fmt(s.mota),
+            _fmt(s.idf1), s.id_switches, _fmt(l.f1), _fmt(l.precision), _fmt(l.recall)))
+    for what, a, b in (("IDF1", pipe["tracking"].idf1, alt["tracking"].idf1),
+                       ("laugh F1", pipe["laughs"].f1, alt["laughs"].f1)):
+        checks.append(("{} {} within {} of {}".format(profile, what, VERSUS_TOLERANCE, other),
+                       a >= b - VERSUS_TOLERANCE, "{} vs {} ({:+.3f})".format(_fmt(a), _fmt(b), a - b)))
+    return lines
+
+
 def write_report(path: str, argv: List[str], gt_dir: str, n_frames: int, detect_ms: float,
-                 rows: List[dict], crowd: Dict[str, float], pipe: Optional[dict], profile: str = "balanced") -> str:
+                 rows: List[dict], crowd: Dict[str, float], pipe: Optional[dict], profile: str = "balanced",
+                 versus: Optional[Tuple[str, dict]] = None) -> str:
     lines = ["# Accuracy benchmark", "",
              "Written by `python -m benchmarks.accuracy {}`; do not edit by hand.".format(" ".join(argv)), ""]
     lines += machine_description() + [""]
@@ -236,7 +262,9 @@ def write_report(path: str, argv: List[str], gt_dir: str, n_frames: int, detect_
                       pipe["by_label"][1], pipe["by_label"][0]), ""]
         lines += recall_breakdown(pipe["truth"], l.found, viewer_rows)
         checks.append(("laugh F1 >= {}".format(TARGETS["laugh_f1"]), l.f1 >= TARGETS["laugh_f1"], _fmt(l.f1)))
-    lines += ["", "## Targets (issue 6)", "", "| target | met | value |", "|---|---|---|"]
+    if pipe is not None and versus is not None:
+        lines += versus_section(profile, pipe, versus[0], versus[1], checks)
+    lines += ["", "## Targets", "", "| target | met | value |", "|---|---|---|"]
     lines += ["| {} | {} | {} |".format(name, "yes" if ok else "**no**", value) for name, ok, value in checks]
     text = "\n".join(lines) + "\n"
     with open(path, "w") as f:
@@ -255,6 +283,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--no-pipeline", action="store_true", help="trackers only (no smile model needed)")
     p.add_argument("--no-grid", action="store_true", help="peers at recommended settings only")
     p.add_argument("--no-cache", action="store_true", help="re-run detection even if cached")
+    p.add_argument("--versus", metavar="PROFILE",
+                   help="also run the pipeline with this profile (e.g. accurate: full detection on every "
+                        "frame) and compare its IDF1 and laugh F1 with --profile's")
     args = p.parse_args(argv)
     try:
         if not os.path.isfile(args.video):
@@ -275,7 +306,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         if not args.no_pipeline:
             print("pipeline ...", file=sys.stderr)
             pipe = score_pipeline(args.gt, gt, fps, run_pipeline(args.video, args.profile, args.model_dir))
-        text = write_report(args.out, argv, args.gt, len(dets), detect_ms, rows, crowd, pipe, args.profile)
+        versus = None
+        if args.versus and pipe is not None:
+            print("pipeline, {} profile ...".format(args.versus), file=sys.stderr)
+            versus = (args.versus, score_pipeline(args.gt, gt, fps, run_pipeline(args.video, args.versus,
+                                                                                 args.model_dir)))
+        text = write_report(args.out, argv, args.gt, len(dets), detect_ms, rows, crowd, pipe, args.profile,
+                            versus)
     except ReactionError as e:
         print("error: {}".format(e), file=sys.stderr)
         return 2

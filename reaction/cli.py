@@ -89,7 +89,7 @@ def analyze(args) -> int:
     from .pipeline import ReactionPipeline
     from .report import ScreeningReport
     from .sinks import JsonlSink
-    from .sources import open_source
+    from .sources import CameraSource, open_source, prefetch
 
     config = build_config(args)
     source = open_source(args.video, fps=args.fps)
@@ -114,7 +114,10 @@ def analyze(args) -> int:
     bar = tqdm(total=getattr(source, "frame_count", 0) or None, unit="frame", disable=not show, file=sys.stderr)
     started = time.perf_counter()
     try:
-        for result in pipeline.run(source):
+        # A file is decoded ahead on a thread; a camera is read as it comes,
+        # because a queue of stale frames would only add latency.
+        frames = source if isinstance(source, CameraSource) else prefetch(source)
+        for result in pipeline.run(frames):
             if args.annotate:
                 if writer is None:
                     h, w = result.shape

@@ -234,6 +234,15 @@ def detect_face(detector: FaceDetector, image: np.ndarray, tight: bool) -> Optio
     return min(boxes, key=lambda b: (b[0] + b[2] / 2 - cx) ** 2 + (b[1] + b[3] / 2 - cy) ** 2)
 
 
+def _atomic_save(path: str, write) -> None:
+    """Write a cache file under a temporary name, then rename it, so that a
+    second run sharing the cache never reads it half-written."""
+    tmp = "{}.{}.tmp".format(path, os.getpid())
+    with open(tmp, "wb") as f:
+        write(f)
+    os.replace(tmp, path)
+
+
 def _digest(*parts: object) -> str:
     return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
@@ -288,7 +297,7 @@ def detect_set(
         fallback=fallback, unreadable=np.int64(bad),
     )
     os.makedirs(cache_dir, exist_ok=True)
-    np.savez(path, **out)
+    _atomic_save(path, lambda f: np.savez(f, **out))
     log.info("%s: %d images, Haar found %d, fallback %d, unreadable %d",
              name, len(keep), det_a.sum(), (~det_a).sum(), bad)
     return out
@@ -328,5 +337,5 @@ def build_crops(
         crops = np.empty((len(paths), spec.n_channels, spec.height, spec.width), np.uint8)
         for i, p in enumerate(paths):
             crops[i] = raw_crop(read_image(p), found["boxes"][i], spec)
-        np.save(path, crops)
+        _atomic_save(path, lambda f: np.save(f, crops))
     return CropSet(name, paths, found["labels"], crops, found["boxes"], found["detected"])

@@ -10,9 +10,12 @@ import numpy as np
 from .types import Box, Detection, ReactionError
 
 DEFAULT_CASCADE = "haarcascade_frontalface_alt.xml"
-# Smallest face, in pixels, a region is shrunk to before re-detection; the
-# cascade's own window is 20x20, and below ~28 px it misses too many faces.
-REGION_FACE_PX = 28.0
+# Smallest face, in pixels, a region is shrunk to before re-detection. The
+# cascade's window is 20x20; at 28 px its boxes came out 11% larger than a
+# full scan's for the same faces (IoU 0.82 on the synthetic audience), and the
+# smile net, trained on full-scan boxes, lost 3 points of per-frame accuracy
+# and 0.04 laugh F1 on them. At 40 px the boxes agree (size ratio 1.01, IoU 0.94).
+REGION_FACE_PX = 40.0
 
 
 def cascade_path(name: str = DEFAULT_CASCADE) -> str:
@@ -107,25 +110,31 @@ class FaceDetector:
         image: np.ndarray,
         regions: Optional[Sequence[Box]] = None,
         size_band: Optional[Tuple[float, float]] = None,
+        scale_factor: Optional[float] = None,
     ) -> List[Detection]:
         """Faces in ``image`` (grey, BGR or BGRA uint8), in full-frame coordinates.
 
         ``regions``: search only inside these full-frame boxes instead of the
         whole frame; overlapping results are merged. ``size_band``: override
         the (min, max) face size in full-frame pixels for this call.
+        ``scale_factor``: override the cascade's scale step for this call.
         """
         if not isinstance(image, np.ndarray) or image.ndim not in (2, 3) or image.size == 0:
             raise ReactionError("frame has shape {}".format(getattr(image, "shape", None)))
         lo, hi = size_band if size_band is not None else (self.config.min_size, self.config.max_size)
+        step = self.config.scale_factor if scale_factor is None else scale_factor
+        if not step > 1.0:
+            raise ReactionError("scale factor must be > 1.0, got {}".format(step))
         if regions is not None:
-            return self._detect_regions(image, regions, lo, hi)
+            return self._detect_regions(image, regions, lo, hi, step)
         grey, factor = self.grey_for_detection(image)
         min_px = max(1, int(lo / factor))
         max_px = int(hi / factor) if hi else 0
-        found = self._run(grey, min_px, max_px, self.config.min_neighbors)
+        found = self._run(grey, min_px, max_px, self.config.min_neighbors, step)
         return [Detection(box=(x * factor, y * factor, w * factor, h * factor)) for x, y, w, h in found]
 
-    def _detect_regions(self, image: np.ndarray, regions: Sequence[Box], lo: float, hi: Optional[float]):
+    def _detect_regions(self, image: np.ndarray, regions: Sequence[Box], lo: float, hi: Optional[float],
+                        step: float):
         # Each region is cut from the full frame and shrunk on its own so that
         # the smallest expected face is REGION_FACE_PX: the cascade then runs on
         # a few thousand pixels, and only the region is converted to grey.
@@ -146,14 +155,14 @@ class FaceDetector:
             patch = cv2.equalizeHist(patch)
             min_px = max(1, int(lo * s))
             max_px = int(hi * s) if hi else 0
-            for x, y, w, h in self._run(patch, min_px, max_px, self.config.region_min_neighbors):
+            for x, y, w, h in self._run(patch, min_px, max_px, self.config.region_min_neighbors, step):
                 boxes.append((x / s + x0, y / s + y0, w / s, h / s))
         return [Detection(box=b) for b in merge_boxes(boxes)]
 
-    def _run(self, grey: np.ndarray, min_px: int, max_px: int, min_neighbors: int) -> np.ndarray:
+    def _run(self, grey: np.ndarray, min_px: int, max_px: int, min_neighbors: int, step: float) -> np.ndarray:
         found = self._cascade().detectMultiScale(
             grey,
-            scaleFactor=self.config.scale_factor,
+            scaleFactor=step,
             minNeighbors=min_neighbors,
             minSize=(min_px, min_px),
             maxSize=(max_px, max_px) if max_px else (0, 0),

@@ -40,8 +40,9 @@ class PipelineConfig:
 
     On the frames in between, when ``region_redetect`` is on, the cascade
     runs only in boxes around the known viewers, ``region_scale`` times their
-    size, with a face-size band derived from each viewer; at most
-    ``regions_per_frame`` confirmed viewers per frame, in turns (0: all).
+    size, with a face-size band derived from each viewer; each confirmed
+    viewer about every ``region_every`` frames, and at most
+    ``regions_per_frame`` of them per frame, in turns (0: no cap).
     """
 
     detector: DetectorConfig = DetectorConfig()
@@ -52,7 +53,9 @@ class PipelineConfig:
     region_redetect: bool = True
     region_scale: float = 1.8
     min_face_frac: float = 0.0
+    scan_scale_factor: Optional[float] = None
     regions_per_frame: int = 6
+    region_every: int = 1
     # Full scans on a worker thread. Off by default: OpenCV already spreads
     # one cascade run over both cores here, and the worker made the balanced
     # profile slower on 2 cores (benchmarks/results/throughput.md, Levers).
@@ -61,10 +64,14 @@ class PipelineConfig:
     def validate(self) -> None:
         if self.full_scan_every < 1:
             raise ReactionError("--full-scan-every must be >= 1, got {}".format(self.full_scan_every))
+        if self.region_every < 1:
+            raise ReactionError("region_every must be >= 1, got {}".format(self.region_every))
         if self.region_scale < 1.0:
             raise ReactionError("region_scale must be >= 1, got {}".format(self.region_scale))
         if not 0.0 <= self.min_face_frac < 1.0:
             raise ReactionError("min_face_frac must be in [0, 1), got {}".format(self.min_face_frac))
+        if self.scan_scale_factor is not None and not self.scan_scale_factor > 1.0:
+            raise ReactionError("scan_scale_factor must be > 1.0, got {}".format(self.scan_scale_factor))
         self.detector.validate()
         self.tracker.validate()
         self.smoother.validate()
@@ -75,8 +82,10 @@ class PipelineConfig:
 # rest to PipelineConfig.
 PROFILES = {
     "accurate": dict(full_scan_every=1, detect_width=None, min_face_frac=0.0, region_redetect=False),
-    "balanced": dict(full_scan_every=12, detect_width=1280, min_face_frac=0.04, region_redetect=True),
-    "fast": dict(full_scan_every=20, detect_width=960, min_face_frac=0.04, region_redetect=True),
+    "balanced": dict(full_scan_every=25, detect_width=1280, min_face_frac=0.04, region_redetect=True,
+                     region_every=2),
+    "fast": dict(full_scan_every=25, detect_width=960, min_face_frac=0.04, region_redetect=True,
+                 region_every=3, regions_per_frame=4),
 }
 
 
@@ -121,6 +130,7 @@ class ReactionPipeline:
         self._visible = set()  # type: set
         self._since_scan = None  # type: Optional[int]
         self._region_turn = 0
+        self._region_credit = 0.0
 
     def _plan_scan(self) -> bool:
         """Whether the next frame gets a full-frame scan (every k-th frame)."""
@@ -132,7 +142,7 @@ class ReactionPipeline:
         """Full-frame detection with the profile's face-size floor."""
         det = self.config.detector
         lo = max(det.min_size, self.config.min_face_frac * image.shape[0])
-        return self.detector.detect(image, size_band=(lo, det.max_size))
+        return self.detector.detect(image, size_band=(lo, det.max_size), scale_factor=self.config.scan_scale_factor)
 
     def _timed_scan(self, image: np.ndarray) -> List[Detection]:
         start = time.perf_counter()
@@ -145,21 +155,31 @@ class ReactionPipeline:
 
         Each viewer gets a region ``region_scale`` times its box and a face-size
         band of 0.7 to 1.45 times its size: narrow enough that one region costs
-        about 2 ms, wide enough to follow someone leaning in or out.
+        about 3 ms at 1080p, wide enough to follow someone leaning in or out.
         """
         cfg = self.config
         live = [t for t in self.tracker.tracks if t.state != "lost"]
         if not cfg.region_redetect or not live:
             return None
         # Staggered: every tentative track (a missed pass deletes it), then the
-        # confirmed ones in turns of ``regions_per_frame``; a confirmed viewer
-        # not looked at on this frame just coasts on its filter.
+        # confirmed ones in turns, each about every ``region_every`` frames and
+        # at most ``regions_per_frame`` per frame; a confirmed viewer not looked
+        # at on this frame just coasts on its filter. The fractional credit
+        # makes one viewer alternate frames, and five take 2, 3, 2, 3...
         tentative = [t for t in live if t.state == "tentative"]
         confirmed = [t for t in live if t.state == "confirmed"]
-        if cfg.regions_per_frame and len(confirmed) > cfg.regions_per_frame:
-            start = self._region_turn % len(confirmed)
-            confirmed = (confirmed[start:] + confirmed[:start])[: cfg.regions_per_frame]
-            self._region_turn += cfg.regions_per_frame
+        self._region_credit += len(confirmed) / float(cfg.region_every)
+        budget = int(self._region_credit)
+        if cfg.regions_per_frame:
+            budget = min(budget, cfg.regions_per_frame)
+        budget = min(budget, len(confirmed))
+        self._region_credit = min(self._region_credit - budget, 1.0)
+        if budget < len(confirmed):
+            start = self._region_turn % len(confirmed) if confirmed else 0
+            confirmed = (confirmed[start:] + confirmed[:start])[:budget]
+            self._region_turn += budget
+        if not tentative and not confirmed:
+            return None
         found = []  # type: List[Box]
         for t in tentative + confirmed:
             x, y, w, h = t.box

@@ -6,8 +6,10 @@ rate, so variable-frame-rate files and dropped frames keep true time.
 """
 import logging
 import os
+import queue
+import threading
 import time
-from typing import Iterator, Optional, Union
+from typing import Iterable, Iterator, Optional, Union
 
 import cv2
 import numpy as np
@@ -149,6 +151,64 @@ class ImageFolderSource:
 
 
 Source = Union[VideoSource, CameraSource, ImageFolderSource]
+
+_END = object()
+
+
+def prefetch(frames: Iterable[Frame], depth: int = 8) -> Iterator[Frame]:
+    """``frames``, decoded up to ``depth`` ahead on a worker thread.
+
+    FFmpeg decode releases the GIL, so it overlaps with the pipeline's
+    single-threaded work (tracking, region re-detection, the smile net):
+    on 1080p this is most of the decode time (benchmarks/results/throughput.md).
+    An error in the source is raised here, in order, after the frames before it.
+    """
+    if depth < 1:
+        raise ReactionError("prefetch depth must be >= 1, got {}".format(depth))
+    ahead = queue.Queue(maxsize=depth)  # type: queue.Queue
+    stop = threading.Event()
+
+    def decode() -> None:
+        it = iter(frames)
+        try:
+            for frame in it:
+                while not stop.is_set():
+                    try:
+                        ahead.put(frame, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            ahead.put(_END)
+        except BaseException as e:  # handed to the consumer, raised there
+            ahead.put(e)
+        finally:
+            # Run the source's own cleanup (releasing the capture) now, on
+            # this thread, rather than whenever the iterator is collected.
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()
+
+    worker = threading.Thread(target=decode, name="reaction-decode", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = ahead.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        # The consumer may stop early: let the worker go, then wait for it so
+        # that the source's own cleanup (releasing the capture) has run.
+        stop.set()
+        while worker.is_alive():
+            try:
+                ahead.get_nowait()
+            except queue.Empty:
+                worker.join(0.05)
 
 
 def open_source(spec: Union[str, int], fps: Optional[float] = None) -> Source:

@@ -217,6 +217,38 @@ def test_smile_accuracy_counts_matched_pairs():
     assert scoring.smile_accuracy(matches, labels, {(1, 7): False, (1, 9): False, (2, 7): True}) == (0.5, 4)
 
 
+def test_versus_section_flags_a_profile_that_loses_accuracy():
+    from types import SimpleNamespace as NS
+
+    from benchmarks.accuracy import versus_section
+
+    def scored(idf1, f1):
+        return dict(tracking=NS(mota=0.9, idf1=idf1, id_switches=1), laughs=NS(f1=f1, precision=0.9, recall=0.8),
+                    info=dict(frames=100, wall_s=4.0, stage_ms=dict(detect=10.0)))
+
+    checks = []
+    lines = versus_section("balanced", scored(0.95, 0.84), "accurate", scored(0.96, 0.87), checks)
+    assert any(l.startswith("| balanced | 25.0 |") for l in lines)
+    # IDF1 0.01 below: within 0.02. Laugh F1 0.03 below: not.
+    assert [ok for _, ok, _ in checks] == [True, False]
+    checks = []
+    versus_section("balanced", scored(0.99, 0.90), "accurate", scored(0.96, 0.87), checks)
+    assert [ok for _, ok, _ in checks] == [True, True]  # better than the slow profile is fine
+
+
+def test_throughput_report_keeps_the_levers_section(tmp_path):
+    from benchmarks.throughput import write_keeping_levers
+
+    path = str(tmp_path / "throughput.md")
+    write_keeping_levers(path, "# Throughput benchmark\n\nold table\n")
+    with open(path, "a") as f:
+        f.write("\n## Levers\n\nlever table\n")
+    write_keeping_levers(path, "# Throughput benchmark\n\nnew table\n")
+    text = open(path).read()
+    assert "new table" in text and "old table" not in text
+    assert text.endswith("## Levers\n\nlever table\n")
+
+
 # -- peers -------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["reaction", "norfair", "motpy"])

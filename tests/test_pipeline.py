@@ -70,3 +70,47 @@ def test_grey_and_bgra_frames_are_handled(clip):
               for f in clip[:20]]
     pipe, results, _ = run(frames, profile_config("balanced"), threaded=True)
     assert len(results) == 20 and pipe.bad_frames == 0
+
+
+def test_scan_scale_step_applies_to_full_scans_only(clip, monkeypatch):
+    from reaction.types import ReactionError
+
+    with pytest.raises(ReactionError, match="scan_scale_factor"):
+        PipelineConfig(scan_scale_factor=1.0).validate()
+    pipe = ReactionPipeline(profile_config("balanced", scan_scale_factor=1.25, full_scan_every=5))
+    steps = []
+    real = pipe.detector.detect
+    monkeypatch.setattr(pipe.detector, "detect",
+                        lambda image, regions=None, size_band=None, scale_factor=None:
+                        steps.append((regions is None, scale_factor)) or real(image, regions, size_band, scale_factor))
+    list(pipe.run(clip[:20]))
+    assert (True, 1.25) in steps and (False, None) in steps
+    assert all(step == 1.25 for full, step in steps if full)
+    assert all(step is None for full, step in steps if not full)
+
+
+@pytest.mark.parametrize("every, share", [(1, 1.0), (2, 0.5), (3, 1 / 3)])
+def test_each_viewer_is_re_detected_every_kth_frame(clip, monkeypatch, every, share):
+    pipe = ReactionPipeline(profile_config("balanced", region_every=every, regions_per_frame=0))
+    calls = []
+    real_detect, real_redetect = pipe.detector.detect, pipe._redetect
+
+    def detect(image, regions=None, size_band=None, scale_factor=None):
+        calls.append(regions is not None)
+        return real_detect(image, regions, size_band, scale_factor)
+
+    looked, owed = [0], [0]
+
+    def redetect(image):
+        live = [t for t in pipe.tracker.tracks if t.state != "lost"]
+        before = len(calls)
+        out = real_redetect(image)
+        looked[0] += len(calls) - before - sum(t.state == "tentative" for t in live)
+        owed[0] += sum(t.state == "confirmed" for t in live)
+        return out
+
+    monkeypatch.setattr(pipe.detector, "detect", detect)
+    monkeypatch.setattr(pipe, "_redetect", redetect)
+    list(pipe.run(clip[:100]))
+    assert owed[0] > 50  # confirmed viewers were there to look at
+    assert looked[0] / owed[0] == pytest.approx(share, abs=0.05)

@@ -1,5 +1,6 @@
 """Detector, frame sources and preprocessing, on real frames of the sample clip."""
 import os
+import threading
 
 import cv2
 import numpy as np
@@ -8,7 +9,7 @@ import pytest
 from helpers import DATA, SAMPLE_CLIP
 from reaction.detector import DetectorConfig, FaceDetector, box_iou
 from reaction.preprocess import InputSpec, as_bgr, crop_faces
-from reaction.sources import ImageFolderSource, VideoSource, open_source
+from reaction.sources import ImageFolderSource, VideoSource, open_source, prefetch
 from reaction.types import ReactionError
 
 
@@ -34,6 +35,48 @@ def test_video_source_reads_every_frame_with_container_timestamps(frames):
     # 29.97 fps NTSC timing from the container, not an assumed 30 fps.
     assert np.diff(times).mean() == pytest.approx(1001 / 30000, rel=1e-3)
     assert frames[0].image.shape == (360, 640, 3) and frames[0].image.dtype == np.uint8
+
+
+def test_prefetch_keeps_order_and_frames_of_the_real_decoder(frames):
+    got = list(prefetch(VideoSource(SAMPLE_CLIP), depth=3))
+    assert [f.index for f in got] == list(range(275))
+    assert all(np.array_equal(a.image, b.image) and a.time_s == b.time_s for a, b in zip(got, frames))
+
+
+def test_prefetch_raises_a_source_error_after_the_frames_before_it(frames):
+    def broken():
+        yield frames[0]
+        yield frames[1]
+        raise ReactionError("clip.mp4: decoder gave up")
+
+    got = []
+    with pytest.raises(ReactionError, match="decoder gave up"):
+        for f in prefetch(broken(), depth=1):
+            got.append(f.index)
+    assert got == [0, 1]
+
+
+def test_prefetch_stopped_early_releases_its_worker_and_the_source():
+    closed = threading.Event()
+
+    def endless():
+        try:
+            i = 0
+            while True:
+                yield i
+                i += 1
+        finally:
+            closed.set()
+
+    before = threading.active_count()
+    it = prefetch(endless(), depth=2)
+    assert [next(it) for _ in range(5)] == [0, 1, 2, 3, 4]
+    it.close()
+    # close() returns only after the worker has ended the source.
+    assert closed.is_set()
+    assert threading.active_count() == before
+    with pytest.raises(ReactionError, match="depth"):
+        next(prefetch(iter(()), depth=0))
 
 
 def test_image_folder_source_uses_the_given_rate(tmp_path, frames):
@@ -88,6 +131,22 @@ def test_detector_finds_faces_on_the_clip_and_width_maps_back(frames):
             assert 0 <= x and 0 <= y and x + w <= 641 and y + h <= 361
             assert w >= 20  # min size is in full-frame pixels
     assert hits >= 5
+
+
+def test_scale_step_can_be_coarser_for_one_call(frames):
+    det = FaceDetector(DetectorConfig())
+    sample = frames[::25]
+    fine = [det.detect(f.image) for f in sample]
+    coarse = [det.detect(f.image, scale_factor=1.3) for f in sample]
+    assert sum(map(len, coarse)) >= 1
+    # Same faces, fewer scales: every coarse box is one of the fine scan's faces.
+    for a, b in zip(fine, coarse):
+        for d in b:
+            assert any(box_iou(d.box, e.box) > 0.5 for e in a)
+    # The override is per call: the config's step is untouched.
+    assert [len(x) for x in fine] == [len(det.detect(f.image)) for f in sample]
+    with pytest.raises(ReactionError, match="scale factor"):
+        det.detect(sample[0].image, scale_factor=1.0)
 
 
 def test_detector_regions_and_size_band(frames):

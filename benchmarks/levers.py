@@ -96,7 +96,7 @@ def memory_run(video: str, minutes: float) -> List[str]:
             samples.append((result.time_s, rss_mb()))
     wall = time.perf_counter() - start
     lines = ["", "### Memory over {:.0f} minutes of media ({}, looped, balanced profile)".format(minutes, os.path.basename(video)), "",
-             "{} frames in {:.0f} s. RSS sampled ten times:".format(pipe.frames, wall), "",
+             "{} frames in {:.0f} s. RSS sampled every {} frames:".format(pipe.frames, wall, step), "",
              "| media time (s) | RSS (MB) |", "| --- | --- |"]
     lines += ["| {:.0f} | {:.1f} |".format(t, m) for t, m in samples]
     half = len(samples) // 2

@@ -57,8 +57,9 @@ class PipelineConfig:
     regions_per_frame: int = 6
     region_every: int = 1
     # Full scans on a worker thread. Off by default: OpenCV already spreads
-    # one cascade run over both cores here, and the worker made the balanced
-    # profile slower on 2 cores (benchmarks/results/throughput.md, Levers).
+    # one cascade run over both cores here, and on 2 cores the worker made the
+    # balanced profile slower with a few viewers (1080p: 30 vs 35 fps); it only
+    # paid with 24 (19 vs 16 fps; benchmarks/results/throughput.md, Levers).
     threaded: bool = False
 
     def validate(self) -> None:

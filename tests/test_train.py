@@ -33,6 +33,8 @@ def test_one_short_epoch_exports_a_loadable_model(tmp_path):
                             epochs=1, batch_size=8, dev_percent=20)
     figures = train.train(cfg)
     assert figures["epoch"] == 1 and np.isfinite(figures["loss"])
+    # One dev set here, so its own accuracy is the overall one.
+    assert figures["dev_acc_by_set"] == {"genki-train": round(figures["dev_acc"], 4)}
     sym, params, spec_path = model_paths(out)
     net = mx.gluon.nn.SymbolBlock.imports(sym, ["data"], params)
     probs = net(mx.nd.zeros((3, 1, 32, 32))).asnumpy()

@@ -158,3 +158,17 @@ def test_batchnorm_folding_keeps_outputs_and_drops_batchnorm(tmp_path):
     after = mx.gluon.nn.SymbolBlock.imports(sym, ["data"], params)(x).asnumpy()
     np.testing.assert_allclose(after, before, atol=1e-5)
     assert "BatchNorm" not in open(sym).read()
+
+
+def test_subnormal_weights_are_flushed_to_zero_and_nothing_else_changes(tmp_path):
+    from reaction import netarch
+
+    path = str(tmp_path / "m-0000.params")
+    tiny = np.finfo(np.float32).tiny
+    w = np.array([0.5, tiny / 4, -tiny / 2, 0.0, -1e-30, tiny], np.float32)
+    mx.nd.save(path, {"arg:w": mx.nd.array(w), "aux:m": mx.nd.array(np.ones(3, np.float32))})
+    assert netarch.flush_denormals(path) == 2
+    saved = mx.nd.load(path)
+    np.testing.assert_array_equal(saved["arg:w"].asnumpy(), np.array([0.5, 0, 0, 0, -1e-30, tiny], np.float32))
+    np.testing.assert_array_equal(saved["aux:m"].asnumpy(), np.ones(3))
+    assert netarch.flush_denormals(path) == 0

@@ -11,6 +11,9 @@ import os
 # way (smile-net 30 ms vs 0.37 ms per face). A user's own setting wins.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Binding the smile net prints "Subgraph backend MKLDNN is activated" to
+# stderr for every batch size; a user's terminal does not need it.
+os.environ.setdefault("MXNET_SUBGRAPH_VERBOSE", "0")
 
 from .detector import DetectorConfig, FaceDetector
 from .laughs import LaughSmoother, SmootherConfig

@@ -167,7 +167,11 @@ class FaceDetector:
             minSize=(min_px, min_px),
             maxSize=(max_px, max_px) if max_px else (0, 0),
         )
-        return np.asarray(found, dtype=np.float64).reshape(-1, 4)
+        found = np.asarray(found, dtype=np.float64).reshape(-1, 4)
+        # OpenCV collects hits from its worker threads in whatever order they
+        # finish, and new viewers get ids in detection order: sorting top to
+        # bottom, left to right gives the same ids for the same video every run.
+        return found[np.lexsort((found[:, 0], found[:, 1]))]
 
 
 def merge_boxes(boxes: Sequence[Box], iou_threshold: float = 0.3) -> List[Box]:

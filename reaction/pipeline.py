@@ -43,6 +43,13 @@ class PipelineConfig:
     size, with a face-size band derived from each viewer; each confirmed
     viewer about every ``region_every`` frames, and at most
     ``regions_per_frame`` of them per frame, in turns (0: no cap).
+    ``scan_scale_factor`` and ``region_scale_factor`` override the cascade's
+    scale step for full scans and for regions (``None``: the detector's).
+
+    ``cut_threshold``: a frame whose small grey thumbnail differs from the
+    previous frame's by more than this mean absolute grey level is a shot
+    change, and gets a full scan at once instead of waiting up to
+    ``full_scan_every`` frames (0 turns this off).
     """
 
     detector: DetectorConfig = DetectorConfig()
@@ -54,12 +61,17 @@ class PipelineConfig:
     region_scale: float = 1.8
     min_face_frac: float = 0.0
     scan_scale_factor: Optional[float] = None
+    region_scale_factor: Optional[float] = None
     regions_per_frame: int = 6
     region_every: int = 1
+    # On the sample clip the three cuts differ by 27-30 grey levels; no other
+    # frame there, in the 1080p walkers clip or in the synthetic audience
+    # differs by more than 14.
+    cut_threshold: float = 20.0
     # Full scans on a worker thread. Off by default: OpenCV already spreads
-    # one cascade run over both cores here, and on 2 cores the worker made the
-    # balanced profile slower with a few viewers (1080p: 30 vs 35 fps); it only
-    # paid with 24 (19 vs 16 fps; benchmarks/results/throughput.md, Levers).
+    # one cascade run over both cores here, and in two runs of the levers
+    # benchmark the worker changed balanced by -9% and +4% at 1080p, +2% and
+    # +10% on the sample clip: no clear gain (benchmarks/results/throughput.md).
     threaded: bool = False
 
     def validate(self) -> None:
@@ -67,12 +79,16 @@ class PipelineConfig:
             raise ReactionError("--full-scan-every must be >= 1, got {}".format(self.full_scan_every))
         if self.region_every < 1:
             raise ReactionError("region_every must be >= 1, got {}".format(self.region_every))
+        if self.cut_threshold < 0:
+            raise ReactionError("cut_threshold must be >= 0, got {}".format(self.cut_threshold))
         if self.region_scale < 1.0:
             raise ReactionError("region_scale must be >= 1, got {}".format(self.region_scale))
         if not 0.0 <= self.min_face_frac < 1.0:
             raise ReactionError("min_face_frac must be in [0, 1), got {}".format(self.min_face_frac))
-        if self.scan_scale_factor is not None and not self.scan_scale_factor > 1.0:
-            raise ReactionError("scan_scale_factor must be > 1.0, got {}".format(self.scan_scale_factor))
+        for name in ("scan_scale_factor", "region_scale_factor"):
+            value = getattr(self, name)
+            if value is not None and not value > 1.0:
+                raise ReactionError("{} must be > 1.0, got {}".format(name, value))
         self.detector.validate()
         self.tracker.validate()
         self.smoother.validate()
@@ -83,9 +99,9 @@ class PipelineConfig:
 # rest to PipelineConfig.
 PROFILES = {
     "accurate": dict(full_scan_every=1, detect_width=None, min_face_frac=0.0, region_redetect=False),
-    "balanced": dict(full_scan_every=25, detect_width=1280, min_face_frac=0.04, region_redetect=True,
+    "balanced": dict(full_scan_every=50, detect_width=1280, min_face_frac=0.04, region_redetect=True,
                      region_every=2),
-    "fast": dict(full_scan_every=25, detect_width=960, min_face_frac=0.04, region_redetect=True,
+    "fast": dict(full_scan_every=100, detect_width=960, min_face_frac=0.04, region_redetect=True,
                  region_every=3, regions_per_frame=4),
 }
 
@@ -130,14 +146,29 @@ class ReactionPipeline:
         self.bad_frames = 0
         self._visible = set()  # type: set
         self._since_scan = None  # type: Optional[int]
+        self._thumb = None  # type: Optional[np.ndarray]
         self._region_turn = 0
         self._region_credit = 0.0
 
-    def _plan_scan(self) -> bool:
-        """Whether the next frame gets a full-frame scan (every k-th frame)."""
+    def _plan_scan(self, image: np.ndarray) -> bool:
+        """Whether this frame gets a full-frame scan: every k-th frame, and on a cut."""
         due = self._since_scan is None or self._since_scan + 1 >= self.config.full_scan_every
+        if self.config.cut_threshold and self.config.full_scan_every > 1:
+            due = self._is_cut(image) or due
         self._since_scan = 0 if due else self._since_scan + 1
         return due
+
+    def _is_cut(self, image: np.ndarray) -> bool:
+        # A strided ~64 px wide grey thumbnail: about 0.05 ms even at 1080p.
+        step = max(1, image.shape[1] // 64)
+        small = image[::step, ::step]
+        if small.ndim == 3:
+            small = small[:, :, :3].mean(axis=2)
+        small = small.astype(np.float32)
+        previous, self._thumb = self._thumb, small
+        if previous is None or previous.shape != small.shape:
+            return previous is not None
+        return float(np.mean(np.abs(small - previous))) > self.config.cut_threshold
 
     def _scan(self, image: np.ndarray) -> List[Detection]:
         """Full-frame detection with the profile's face-size floor."""
@@ -188,7 +219,8 @@ class ReactionPipeline:
             grow = side * (cfg.region_scale - 1.0) / 2.0
             region = (x - grow, y - grow, side + 2 * grow, side + 2 * grow)
             band = (max(cfg.detector.min_size, 0.7 * side), 1.45 * side)
-            found.extend(d.box for d in self.detector.detect(image, regions=[region], size_band=band))
+            found.extend(d.box for d in self.detector.detect(image, regions=[region], size_band=band,
+                                                             scale_factor=cfg.region_scale_factor))
         return [Detection(box=b) for b in merge_boxes(found)]
 
     def process(self, frame: Frame, scan=SCHEDULE) -> FrameResult:
@@ -203,7 +235,7 @@ class ReactionPipeline:
         clock = time.perf_counter
         t0 = clock()
         if scan is SCHEDULE:
-            scan = self._scan(image) if self._plan_scan() else None
+            scan = self._scan(image) if self._plan_scan(image) else None
         detections = scan if scan is not None else self._redetect(image)  # type: Optional[List[Detection]]
         t1 = clock()
         if detections is not None:
@@ -264,7 +296,7 @@ class ReactionPipeline:
                 if pool is None:
                     yield self.process(frame)
                     continue
-                future = pool.submit(self._timed_scan, image) if self._plan_scan() else None
+                future = pool.submit(self._timed_scan, image) if self._plan_scan(image) else None
                 held.append((frame, future))
                 while held and (held[0][1] is None or held[0][1].done() or len(held) > max_held):
                     yield self._process_held(held.popleft())

@@ -266,3 +266,16 @@ def test_every_tracker_follows_a_seated_crowd(name):
     assert len(cost) == 60 and all(c >= 0 for c in cost)
     assert s.id_switches == 0 and s.false_positives == 0
     assert s.idf1 > 0.85  # only the start-up delay (a few frames per face) is missed
+
+
+def test_the_levers_table_ends_at_the_balanced_profile():
+    from benchmarks.levers import LEVERS
+    from reaction.pipeline import profile_config
+
+    settings = {}
+    for label, change in LEVERS:
+        settings.update(change)
+        if "(= balanced)" in label:
+            break
+    settings.pop("prefetch")
+    assert profile_config("balanced", **settings) == profile_config("balanced")

@@ -5,7 +5,7 @@ import pytest
 from helpers import SAMPLE_CLIP
 from reaction import ListSink, ReactionPipeline, VideoSource, profile_config
 from reaction.pipeline import PipelineConfig
-from reaction.types import Frame
+from reaction.types import Frame, ReactionError
 
 
 @pytest.fixture(scope="module")
@@ -72,26 +72,47 @@ def test_grey_and_bgra_frames_are_handled(clip):
     assert len(results) == 20 and pipe.bad_frames == 0
 
 
-def test_scan_scale_step_applies_to_full_scans_only(clip, monkeypatch):
-    from reaction.types import ReactionError
-
-    with pytest.raises(ReactionError, match="scan_scale_factor"):
-        PipelineConfig(scan_scale_factor=1.0).validate()
-    pipe = ReactionPipeline(profile_config("balanced", scan_scale_factor=1.25, full_scan_every=5))
+def test_scale_steps_apply_to_full_scans_and_regions_separately(clip, monkeypatch):
+    for field in ("scan_scale_factor", "region_scale_factor"):
+        with pytest.raises(ReactionError, match=field):
+            PipelineConfig(**{field: 1.0}).validate()
+    pipe = ReactionPipeline(profile_config("balanced", scan_scale_factor=1.25, region_scale_factor=1.15,
+                                           full_scan_every=5))
     steps = []
     real = pipe.detector.detect
     monkeypatch.setattr(pipe.detector, "detect",
                         lambda image, regions=None, size_band=None, scale_factor=None:
                         steps.append((regions is None, scale_factor)) or real(image, regions, size_band, scale_factor))
     list(pipe.run(clip[:20]))
-    assert (True, 1.25) in steps and (False, None) in steps
-    assert all(step == 1.25 for full, step in steps if full)
-    assert all(step is None for full, step in steps if not full)
+    assert (True, 1.25) in steps and (False, 1.15) in steps
+    assert all(step == (1.25 if full else 1.15) for full, step in steps)
+
+
+def scanned_frames(frames, **overrides):
+    """Indexes of the frames that got a full-frame scan."""
+    pipe = ReactionPipeline(profile_config("balanced", **overrides))
+    scanned, real = [], pipe._scan
+    pipe._scan = lambda image: scanned.append(pipe.frames) or real(image)
+    list(pipe.run(frames))
+    return scanned
+
+
+def test_a_shot_change_gets_a_full_scan_at_once(clip):
+    # The sample clip cuts from the stage to a close-up at frame 20, back at 82,
+    # and to the audience at 211; nothing else in it moves that much at once.
+    assert scanned_frames(clip, full_scan_every=1000) == [0, 20, 82, 211]
+    assert scanned_frames(clip, full_scan_every=100) == [0, 20, 82, 182, 211]
+    assert scanned_frames(clip, full_scan_every=100, cut_threshold=0) == [0, 100, 200]
+    # A change of frame shape (a new source) counts as a cut too.
+    cropped = [Frame(f.index, f.time_s, f.image[:200].copy()) for f in clip[5:10]]
+    assert scanned_frames(clip[:5] + cropped, full_scan_every=1000) == [0, 5]
+    with pytest.raises(ReactionError, match="cut_threshold"):
+        PipelineConfig(cut_threshold=-1).validate()
 
 
 @pytest.mark.parametrize("every, share", [(1, 1.0), (2, 0.5), (3, 1 / 3)])
 def test_each_viewer_is_re_detected_every_kth_frame(clip, monkeypatch, every, share):
-    pipe = ReactionPipeline(profile_config("balanced", region_every=every, regions_per_frame=0))
+    pipe = ReactionPipeline(profile_config("balanced", region_every=every, regions_per_frame=0, full_scan_every=25))
     calls = []
     real_detect, real_redetect = pipe.detector.detect, pipe._redetect
 

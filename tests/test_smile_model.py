@@ -78,6 +78,22 @@ def test_batch_and_single_predictions_agree(model):
                                   crop_faces(image, boxes, model.spec)[0])
 
 
+def test_bound_executors_give_what_the_gluon_block_gives():
+    # The backend runs bound executors, one per batch size, sharing memory;
+    # the exported files must still mean the same through SymbolBlock.imports.
+    sym_path, params_path, _ = model_paths(MODEL)
+    block = mx.gluon.nn.SymbolBlock.imports(sym_path, ["data"], params_path)
+    fresh = SmileNet.load(MODEL)
+    folder = os.path.join(FIXTURE, "smile")
+    crops = np.concatenate([
+        crop_faces(datasets.read_image(os.path.join(folder, f)), [(0.0, 0.0, 64.0, 64.0)], fresh.spec)
+        for f in sorted(os.listdir(folder))[:20]])
+    for n in (1, 20, 7, 1, 16):  # a larger batch first, then smaller ones from the shared pool
+        want = block(mx.nd.array(crops[:n])).asnumpy()
+        np.testing.assert_allclose(fresh.backend(crops[:n]), want, atol=1e-5)
+    assert len(fresh.backend._executors) == 4
+
+
 def test_params_not_matching_symbol_names_both_files(tmp_path):
     sym_path, params_path, spec_path = model_paths(MODEL)
     bad_sym, bad_params, bad_spec = model_paths(str(tmp_path))

@@ -133,6 +133,21 @@ def test_detector_finds_faces_on_the_clip_and_width_maps_back(frames):
     assert hits >= 5
 
 
+def test_faces_come_back_top_to_bottom_left_to_right():
+    # A 3x4 grid of real GENKI faces: enough faces for OpenCV's threads to
+    # report them in varying order, which would make viewer ids vary by run.
+    folder = os.path.join(os.path.dirname(__file__), "fixtures", "genki", "smile")
+    faces = [cv2.resize(cv2.imread(os.path.join(folder, f)), (128, 128))
+             for f in sorted(os.listdir(folder))[:12]]
+    grid = np.vstack([np.hstack(faces[r * 4:(r + 1) * 4]) for r in range(3)])
+    detector = FaceDetector(DetectorConfig())
+    boxes = [d.box for d in detector.detect(grid)]
+    assert len(boxes) >= 6
+    keys = [(y, x) for x, y, w, h in boxes]
+    assert keys == sorted(keys)
+    assert all([d.box for d in detector.detect(grid)] == boxes for _ in range(3))
+
+
 def test_scale_step_can_be_coarser_for_one_call(frames):
     det = FaceDetector(DetectorConfig())
     sample = frames[::25]

@@ -49,6 +49,26 @@ def test_one_short_epoch_exports_a_loadable_model(tmp_path):
     assert any(f.startswith("crops-genki-train") for f in os.listdir(os.path.join(out, "cache")))
 
 
+def test_label_smoothing_changes_the_targets_and_is_validated(tmp_path):
+    import argparse
+
+    data = _fake_data(tmp_path / "data", n=8)
+    losses = []
+    for eps in (0.0, 0.3):
+        cfg = train.TrainConfig(data=data, out=str(tmp_path / str(eps)), cache=str(tmp_path / "cache"),
+                                sets=["genki-train"], widths=(8, 16), size=32, epochs=1, batch_size=8,
+                                dev_percent=20, label_smoothing=eps)
+        losses.append(train.train(cfg)["loss"])
+    np.testing.assert_allclose(train.smoothed_targets(np.array([1, 0]), 0.3), [[0.15, 0.85], [0.85, 0.15]])
+    # Same seed, same batches: only the targets differ, and a 0.85/0.15 target
+    # cannot be fitted below its own entropy (0.42 nats).
+    assert losses[0] != losses[1] and losses[1] > 0.42
+    p = argparse.ArgumentParser()
+    train.add_arguments(p)
+    with pytest.raises(ReactionError, match="label-smoothing"):
+        train.config_from_args(p.parse_args(["--data", data, "--label-smoothing", "0.5"]))
+
+
 def test_training_and_run_time_crops_agree_byte_for_byte():
     spec = InputSpec(48, 48, "grey", 127.5, 1 / 127.5, 0.1)
     detector = datasets.FaceDetector()

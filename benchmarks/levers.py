@@ -32,7 +32,7 @@ LEVERS = [
     ("Haar on every full frame, one thread (the original design)",
      dict(full_scan_every=1, detect_width=None, min_face_frac=0.0, region_redetect=False, regions_per_frame=0,
           region_every=1, threaded=False, scan_scale_factor=None, region_scale_factor=None, cut_threshold=0.0,
-          prefetch=False)),
+          periodic_scan=None, region_band=(0.7, 1.45), region_face_px=40.0, prefetch=False)),
     ("+ detection at width <= 1280, boxes mapped back", dict(detect_width=1280)),
     ("+ face-size floor: 4% of frame height", dict(min_face_frac=0.04)),
     ("+ full scan every 50th frame, Kalman prediction between", dict(full_scan_every=50)),
@@ -40,11 +40,16 @@ LEVERS = [
     ("+ re-detection in regions around every viewer between scans", dict(region_redetect=True)),
     ("+ regions staggered: at most 6 viewers per frame", dict(regions_per_frame=6)),
     ("+ each viewer's region every 2nd frame", dict(region_every=2)),
+    ("+ regions look for faces 0.8-1.3x the viewer (was 0.7-1.45x)", dict(region_band=(0.8, 1.3), region_face_px=46.0)),
+    ("+ periodic scans at scale step 1.2, 2 neighbours (first and cut scans as before)",
+     dict(periodic_scan=(1.2, 2))),
     ("+ decode on a prefetch thread (= balanced)", dict(prefetch=True)),
     ("balanced + full scans on a worker thread (not kept)", dict(threaded=True)),
-    ("balanced + full scans at scale step 1.2 (not kept)", dict(threaded=False, scan_scale_factor=1.2)),
-    ("balanced + regions at scale step 1.2 (not kept)", dict(scan_scale_factor=None, region_scale_factor=1.2)),
-    ("balanced + each viewer's region every 3rd frame (not kept)", dict(region_scale_factor=None, region_every=3)),
+    ("balanced + first and cut scans at step 1.2 too (not kept)", dict(threaded=False, scan_scale_factor=1.2)),
+    ("balanced + periodic scans need 3 neighbours (not kept)", dict(scan_scale_factor=None, periodic_scan=(1.2, 3))),
+    ("balanced + regions at scale step 1.2 (not kept)", dict(periodic_scan=(1.2, 2), region_scale_factor=1.2)),
+    ("balanced + regions 1.5x the viewer (not kept)", dict(region_scale_factor=None, region_scale=1.5)),
+    ("balanced + each viewer's region every 3rd frame (not kept)", dict(region_scale=1.8, region_every=3)),
 ]
 SECTION = LEVERS_SECTION
 

@@ -42,8 +42,10 @@ def _register_analyze(sub) -> None:
     p.add_argument("--annotate", metavar="OUT.mp4", help="also write the video with viewer boxes")
     p.add_argument("--model", metavar="DIR", help="smile-net folder (default: the shipped models/)")
     p.add_argument("--profile", default="balanced", help="accurate | balanced | fast (default balanced)")
-    p.add_argument("--scale-factor", type=float, help="Haar scale factor (> 1)")
-    p.add_argument("--min-neighbors", type=int, help="Haar min neighbours")
+    p.add_argument("--scale-factor", type=float,
+                   help="Haar scale factor (> 1) of full scans (balanced and fast: periodic scans use 1.2)")
+    p.add_argument("--min-neighbors", type=int,
+                   help="Haar min neighbours of full scans (balanced and fast: periodic scans use 2)")
     p.add_argument("--min-face", type=_positive(int, "--min-face"), help="smallest face, pixels")
     p.add_argument("--max-face", type=_positive(int, "--max-face"), help="largest face, pixels")
     p.add_argument("--detect-width", type=_positive(int, "--detect-width"), help="width detection runs at")

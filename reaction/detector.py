@@ -10,12 +10,6 @@ import numpy as np
 from .types import Box, Detection, ReactionError
 
 DEFAULT_CASCADE = "haarcascade_frontalface_alt.xml"
-# Smallest face, in pixels, a region is shrunk to before re-detection. The
-# cascade's window is 20x20; at 28 px its boxes came out 11% larger than a
-# full scan's for the same faces (IoU 0.82 on the synthetic audience), and the
-# smile net, trained on full-scan boxes, lost 3 points of per-frame accuracy
-# and 0.04 laugh F1 on them. At 40 px the boxes agree (size ratio 1.01, IoU 0.94).
-REGION_FACE_PX = 40.0
 
 
 def cascade_path(name: str = DEFAULT_CASCADE) -> str:
@@ -55,6 +49,15 @@ class DetectorConfig:
     # overlapping hits are needed: on the sample clip, 5 re-finds 89% of the
     # faces in their regions, 3 93%, 2 95%.
     region_min_neighbors: int = 2
+    # Smallest face, in pixels, a region is shrunk to before re-detection.
+    # The cascade's window is 20x20, and its boxes depend on the scale it finds
+    # a face at: with the pipeline's band (smallest face 0.8x the viewer), 46
+    # px puts the viewer at 58 px, where region boxes agree with full-scan
+    # boxes on the synthetic audience (size ratio 1.00, IoU 0.96). With the
+    # viewer at 49 px they came out 4% larger, at 42 px 6% (IoU 0.88), and
+    # the smile net, trained on full-scan boxes, lost up to 3 points of
+    # per-frame accuracy on such boxes.
+    region_face_px: float = 46.0
 
     def validate(self) -> None:
         if not self.scale_factor > 1.0:
@@ -65,6 +68,8 @@ class DetectorConfig:
             raise ReactionError("--min-face must be >= 1, got {}".format(self.min_size))
         if self.max_size is not None and self.max_size < self.min_size:
             raise ReactionError("--max-face must be >= --min-face")
+        if self.region_face_px < 20:
+            raise ReactionError("region_face_px must be >= 20 (the cascade window), got {}".format(self.region_face_px))
         if self.detect_width is not None and self.detect_width < 32:
             raise ReactionError("--detect-width must be >= 32, got {}".format(self.detect_width))
 
@@ -111,13 +116,15 @@ class FaceDetector:
         regions: Optional[Sequence[Box]] = None,
         size_band: Optional[Tuple[float, float]] = None,
         scale_factor: Optional[float] = None,
+        min_neighbors: Optional[int] = None,
     ) -> List[Detection]:
         """Faces in ``image`` (grey, BGR or BGRA uint8), in full-frame coordinates.
 
         ``regions``: search only inside these full-frame boxes instead of the
         whole frame; overlapping results are merged. ``size_band``: override
         the (min, max) face size in full-frame pixels for this call.
-        ``scale_factor``: override the cascade's scale step for this call.
+        ``scale_factor`` and ``min_neighbors``: override the cascade's scale
+        step and the hits a face needs, for this call.
         """
         if not isinstance(image, np.ndarray) or image.ndim not in (2, 3) or image.size == 0:
             raise ReactionError("frame has shape {}".format(getattr(image, "shape", None)))
@@ -130,13 +137,14 @@ class FaceDetector:
         grey, factor = self.grey_for_detection(image)
         min_px = max(1, int(lo / factor))
         max_px = int(hi / factor) if hi else 0
-        found = self._run(grey, min_px, max_px, self.config.min_neighbors, step)
+        neighbours = self.config.min_neighbors if min_neighbors is None else min_neighbors
+        found = self._run(grey, min_px, max_px, neighbours, step)
         return [Detection(box=(x * factor, y * factor, w * factor, h * factor)) for x, y, w, h in found]
 
     def _detect_regions(self, image: np.ndarray, regions: Sequence[Box], lo: float, hi: Optional[float],
                         step: float):
         # Each region is cut from the full frame and shrunk on its own so that
-        # the smallest expected face is REGION_FACE_PX: the cascade then runs on
+        # the smallest expected face is ``region_face_px``: the cascade runs on
         # a few thousand pixels, and only the region is converted to grey.
         boxes = []
         fh, fw = image.shape[:2]
@@ -146,7 +154,7 @@ class FaceDetector:
             if x1 - x0 < lo or y1 - y0 < lo:
                 continue
             patch = image[y0:y1, x0:x1]
-            s = min(1.0, REGION_FACE_PX / float(max(lo, 1.0)))
+            s = min(1.0, self.config.region_face_px / float(max(lo, 1.0)))
             if s < 1.0:
                 patch = cv2.resize(patch, (max(1, int((x1 - x0) * s)), max(1, int((y1 - y0) * s))),
                                    interpolation=cv2.INTER_AREA)

@@ -77,11 +77,11 @@ def test_scale_steps_apply_to_full_scans_and_regions_separately(clip, monkeypatc
         with pytest.raises(ReactionError, match=field):
             PipelineConfig(**{field: 1.0}).validate()
     pipe = ReactionPipeline(profile_config("balanced", scan_scale_factor=1.25, region_scale_factor=1.15,
-                                           full_scan_every=5))
+                                           full_scan_every=5, periodic_scan=None))
     steps = []
     real = pipe.detector.detect
     monkeypatch.setattr(pipe.detector, "detect",
-                        lambda image, regions=None, size_band=None, scale_factor=None:
+                        lambda image, regions=None, size_band=None, scale_factor=None, min_neighbors=None:
                         steps.append((regions is None, scale_factor)) or real(image, regions, size_band, scale_factor))
     list(pipe.run(clip[:20]))
     assert (True, 1.25) in steps and (False, 1.15) in steps
@@ -89,10 +89,10 @@ def test_scale_steps_apply_to_full_scans_and_regions_separately(clip, monkeypatc
 
 
 def scanned_frames(frames, **overrides):
-    """Indexes of the frames that got a full-frame scan."""
+    """(index, reason) of the frames that got a full-frame scan."""
     pipe = ReactionPipeline(profile_config("balanced", **overrides))
     scanned, real = [], pipe._scan
-    pipe._scan = lambda image: scanned.append(pipe.frames) or real(image)
+    pipe._scan = lambda image, reason: scanned.append((pipe.frames, reason)) or real(image, reason)
     list(pipe.run(frames))
     return scanned
 
@@ -100,14 +100,54 @@ def scanned_frames(frames, **overrides):
 def test_a_shot_change_gets_a_full_scan_at_once(clip):
     # The sample clip cuts from the stage to a close-up at frame 20, back at 82,
     # and to the audience at 211; nothing else in it moves that much at once.
-    assert scanned_frames(clip, full_scan_every=1000) == [0, 20, 82, 211]
-    assert scanned_frames(clip, full_scan_every=100) == [0, 20, 82, 182, 211]
-    assert scanned_frames(clip, full_scan_every=100, cut_threshold=0) == [0, 100, 200]
+    assert scanned_frames(clip, full_scan_every=1000) == [(0, "first"), (20, "cut"), (82, "cut"), (211, "cut")]
+    assert [i for i, _ in scanned_frames(clip, full_scan_every=100)] == [0, 20, 82, 182, 211]
+    assert scanned_frames(clip, full_scan_every=100, cut_threshold=0) == [
+        (0, "first"), (100, "periodic"), (200, "periodic")]
     # A change of frame shape (a new source) counts as a cut too.
     cropped = [Frame(f.index, f.time_s, f.image[:200].copy()) for f in clip[5:10]]
-    assert scanned_frames(clip[:5] + cropped, full_scan_every=1000) == [0, 5]
+    assert scanned_frames(clip[:5] + cropped, full_scan_every=1000) == [(0, "first"), (5, "cut")]
     with pytest.raises(ReactionError, match="cut_threshold"):
         PipelineConfig(cut_threshold=-1).validate()
+
+
+def test_periodic_scans_use_their_own_step_and_neighbours(clip, monkeypatch):
+    with pytest.raises(ReactionError, match="periodic_scan"):
+        PipelineConfig(periodic_scan=(1.0, 2)).validate()
+    pipe = ReactionPipeline(profile_config("balanced", full_scan_every=30, periodic_scan=(1.3, 1)))
+    scans = []
+    real = pipe.detector.detect
+
+    def detect(image, regions=None, size_band=None, scale_factor=None, min_neighbors=None):
+        if regions is None:
+            scans.append((pipe.frames, scale_factor, min_neighbors))
+        return real(image, regions, size_band, scale_factor, min_neighbors)
+
+    monkeypatch.setattr(pipe.detector, "detect", detect)
+    list(pipe.run(clip[:100]))
+    # First frame and the cuts at 20 and 82 keep the detector's settings; the
+    # every-30th scans, counted from the last scan, take the periodic ones.
+    assert scans == [(0, None, None), (20, None, None), (50, 1.3, 1), (80, 1.3, 1), (82, None, None)]
+
+
+def test_regions_look_for_faces_in_the_configured_band(clip, monkeypatch):
+    with pytest.raises(ReactionError, match="region_band"):
+        PipelineConfig(region_band=(1.3, 0.8)).validate()
+    pipe = ReactionPipeline(profile_config("balanced", region_band=(0.6, 1.7)))
+    ratios = []
+    real = pipe.detector.detect
+
+    def detect(image, regions=None, size_band=None, scale_factor=None, min_neighbors=None):
+        if regions is not None:
+            side = regions[0][2] / pipe.config.region_scale
+            # The detector's own smallest face still applies to small viewers.
+            lo = max(0.6, pipe.config.detector.min_size / side)
+            ratios.append((round(size_band[0] / side / lo, 6), round(size_band[1] / side, 6)))
+        return real(image, regions, size_band, scale_factor, min_neighbors)
+
+    monkeypatch.setattr(pipe.detector, "detect", detect)
+    list(pipe.run(clip[:40]))
+    assert ratios and set(ratios) == {(1.0, 1.7)}
 
 
 @pytest.mark.parametrize("every, share", [(1, 1.0), (2, 0.5), (3, 1 / 3)])
@@ -116,9 +156,9 @@ def test_each_viewer_is_re_detected_every_kth_frame(clip, monkeypatch, every, sh
     calls = []
     real_detect, real_redetect = pipe.detector.detect, pipe._redetect
 
-    def detect(image, regions=None, size_band=None, scale_factor=None):
+    def detect(image, regions=None, size_band=None, scale_factor=None, min_neighbors=None):
         calls.append(regions is not None)
-        return real_detect(image, regions, size_band, scale_factor)
+        return real_detect(image, regions, size_band, scale_factor, min_neighbors)
 
     looked, owed = [0], [0]
 

@@ -78,8 +78,8 @@ class PipelineConfig:
     # differs by more than 14.
     cut_threshold: float = 20.0
     # Full scans on a worker thread. Off by default: OpenCV already spreads
-    # one cascade run over both cores here, and in two runs of the levers
-    # benchmark the worker changed balanced by -9% and +4% at 1080p, +2% and
+    # one cascade run over both cores here, and over three runs of the levers
+    # benchmark the worker changed balanced by -14% to +4% at 1080p and +1% to
     # +10% on the sample clip: no clear gain (benchmarks/results/throughput.md).
     threaded: bool = False
 
@@ -196,7 +196,7 @@ class ReactionPipeline:
             return previous is not None
         return float(np.mean(np.abs(small - previous))) > self.config.cut_threshold
 
-    def _scan(self, image: np.ndarray, reason: str = "first") -> List[Detection]:
+    def _scan(self, image: np.ndarray, reason: str) -> List[Detection]:
         """Full-frame detection with the profile's face-size floor."""
         cfg = self.config
         lo = max(cfg.detector.min_size, cfg.min_face_frac * image.shape[0])

@@ -44,7 +44,7 @@ class MXNetBackend:
             with warnings.catch_warnings():
                 # "Cannot decide type for data": dtype comes with the first batch.
                 warnings.simplefilter("ignore", UserWarning)
-                self._net = mx.gluon.nn.SymbolBlock.imports(symbol_path, ["data"], params_path, ctx=mx.cpu())
+                net = mx.gluon.nn.SymbolBlock.imports(symbol_path, ["data"], params_path, ctx=mx.cpu())
         except Exception as e:
             raise ReactionError(
                 "{} does not match {} or is corrupt ({})".format(params_path, symbol_path, _error_line(e))
@@ -54,7 +54,7 @@ class MXNetBackend:
         # does not, and nearly halves the time per face (0.63 -> 0.38 ms on one
         # thread at batch 16, 1.7 -> 0.9 ms for a single face; same outputs
         # to 1e-5). One executor per batch size, all drawing on one memory pool.
-        params = {name: p.data() for name, p in self._net.collect_params().items()}
+        params = {name: p.data() for name, p in net.collect_params().items()}
         aux_names = set(self._symbol.list_auxiliary_states())
         self._args = {n: v for n, v in params.items() if n not in aux_names}
         self._aux = {n: v for n, v in params.items() if n in aux_names}

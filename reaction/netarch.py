@@ -284,3 +284,45 @@ def flush_denormals(params_path: str) -> int:
     if flushed:
         mx.nd.save(params_path, saved)
     return flushed
+
+
+def fuse(members: Sequence[Tuple[str, str]], sym_path: str, params_path: str) -> int:
+    """Write one exported model whose smile logit is the mean of several members'.
+
+    ``members`` are ``(symbol, params)`` pairs of exported nets ending in
+    softmax. Each member's graph is copied under the name prefix ``m<k>_``
+    on one shared ``data`` input, its last dense layer scaled by ``1/n`` so
+    that plain ``elemwise_add`` nodes sum to the mean of the logits, and the
+    sum goes through one softmax. No op is added that the members do not
+    already use, so the fused graph stays in the form ``mo.optimize`` takes.
+    Returns the number of members.
+    """
+    data = mx.sym.var("data")
+    total, params = None, {}
+    for k, (m_sym, m_params) in enumerate(members):
+        prefix = "m{}_".format(k)
+        graph = json.loads(mx.sym.load(m_sym).tojson())
+        nodes, head = graph["nodes"], graph["heads"][0][0]
+        if nodes[head]["op"] != "softmax":
+            raise ValueError("{}: expected a model ending in softmax, not {}".format(m_sym, nodes[head]["op"]))
+        built: Dict[int, mx.sym.Symbol] = {}
+        for i, node in enumerate(nodes[:head]):
+            if node["op"] == "null":
+                built[i] = data if node["name"] == "data" else mx.sym.var(prefix + node["name"])
+                continue
+            ins = [built[src[0]] for src in node.get("inputs", [])]
+            built[i] = getattr(mx.sym, node["op"])(*ins, name=prefix + node["name"], **node.get("attrs", {}))
+        logits_node = nodes[nodes[head]["inputs"][0][0]]
+        if logits_node["op"] != "FullyConnected":
+            raise ValueError("{}: the softmax does not follow a dense layer".format(m_sym))
+        scaled = {nodes[src[0]]["name"] for src in logits_node["inputs"][1:]}
+        for key, value in mx.nd.load(m_params).items():
+            kind, name = key.split(":", 1)
+            params["{}:{}{}".format(kind, prefix, name)] = value / len(members) if name in scaled else value
+        logits = built[nodes[head]["inputs"][0][0]]
+        total = logits if total is None else mx.sym.elemwise_add(total, logits, name="{}sum".format(prefix))
+    if total is None:
+        raise ValueError("fuse: no members")
+    mx.sym.softmax(total, axis=1, name="ensemble_softmax").save(sym_path)
+    mx.nd.save(params_path, params)
+    return len(members)

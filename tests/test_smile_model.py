@@ -20,9 +20,9 @@ from reaction.types import ReactionError
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL = os.path.join(ROOT, "models")
 FIXTURE = os.path.join(ROOT, "tests", "fixtures", "genki")
-# On this fixture the shipped model scores 91.0% (ROC AUC 0.982), in line with the full GENKI-4K test
-# figures in models/README.md; the floors sit about 1.5 standard errors (200 images) lower.
-FIXTURE_ACCURACY_FLOOR = 0.88
+# On this fixture the shipped model scores 89.5% (ROC AUC 0.973), in line with the full GENKI-4K test
+# figures in models/README.md (89.3%); the floor sits about 1.5 standard errors (200 images) lower.
+FIXTURE_ACCURACY_FLOOR = 0.87
 STANDARD_OPS = {"null", "Convolution", "BatchNorm", "Activation", "Pooling", "FullyConnected",
                 "Flatten", "softmax", "elemwise_add", "_plus", "Dropout", "broadcast_add"}
 

@@ -1,4 +1,5 @@
 """Training, data loading and preprocessing of smile-net (seconds, on fixture images)."""
+import json
 import logging
 import os
 import shutil
@@ -8,7 +9,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from reaction import datasets, evaluate, train
+from reaction import datasets, ensemble, evaluate, train
 from reaction.preprocess import InputSpec, crop_faces, model_paths
 from reaction.smile import SmileNet
 from reaction.types import ReactionError
@@ -192,3 +193,106 @@ def test_subnormal_weights_are_flushed_to_zero_and_nothing_else_changes(tmp_path
     np.testing.assert_array_equal(saved["arg:w"].asnumpy(), np.array([0.5, 0, 0, 0, -1e-30, tiny], np.float32))
     np.testing.assert_array_equal(saved["aux:m"].asnumpy(), np.ones(3))
     assert netarch.flush_denormals(path) == 0
+
+
+def _export_random_net(prefix, seed):
+    from reaction import netarch
+
+    mx.random.seed(seed)
+    net = netarch.WithSoftmax(netarch.build("smilenet", widths=(8, 16)))
+    net.initialize(mx.init.Xavier())
+    net.hybridize()
+    net(mx.nd.zeros((1, 1, 32, 32)))
+    net.export(prefix, epoch=0)
+    return prefix + "-symbol.json", prefix + "-0000.params"
+
+
+def test_fused_model_outputs_the_softmax_of_the_mean_member_logit(tmp_path):
+    from reaction import netarch
+
+    members = [_export_random_net(str(tmp_path / "m{}".format(k)), k) for k in range(3)]
+    sym, params = str(tmp_path / "f-symbol.json"), str(tmp_path / "f-0000.params")
+    assert netarch.fuse(members, sym, params) == 3
+    x = mx.nd.array(np.random.RandomState(1).uniform(-1, 1, (5, 1, 32, 32)))
+    probs = [mx.gluon.nn.SymbolBlock.imports(s, ["data"], p)(x).asnumpy() for s, p in members]
+    logit = np.mean([np.log(p[:, 1] / p[:, 0]) for p in probs], axis=0)
+    fused = mx.gluon.nn.SymbolBlock.imports(sym, ["data"], params)(x).asnumpy()
+    np.testing.assert_allclose(np.log(fused[:, 1] / fused[:, 0]), logit, atol=1e-4)
+    # One input, and no op the members do not already have (DeepLens's optimiser takes them).
+    member_ops = {n["op"] for n in json.load(open(members[0][0]))["nodes"]}
+    assert [n for n in mx.sym.load(sym).list_inputs() if n == "data"] == ["data"]
+    assert {n["op"] for n in json.load(open(sym))["nodes"]} <= member_ops | {"elemwise_add"}
+    # The smile offset still moves the decision by exactly the offset.
+    netarch.shift_smile_logit(sym, params, 0.75)
+    shifted = mx.gluon.nn.SymbolBlock.imports(sym, ["data"], params)(x).asnumpy()
+    np.testing.assert_allclose(np.log(shifted[:, 1] / shifted[:, 0]), logit + 0.75, atol=1e-4)
+
+
+def test_members_train_side_by_side_and_fuse_into_one_model(tmp_path, caplog):
+    data = _fake_data(tmp_path / "data")
+    out = str(tmp_path / "model")
+    cfg = train.TrainConfig(data=data, out=out, sets=["genki-train"], widths=(8, 16), size=32,
+                            epochs=1, batch_size=8, dev_percent=20, members=2, seed=3)
+    figures = ensemble.train_members(cfg)
+    meta = json.load(open(os.path.join(out, "smile-net-train.json")))
+    assert meta["members"] == 2
+    assert meta["member_dirs"] == [os.path.join("members", "seed-3"), os.path.join("members", "seed-4")]
+    seeds = [json.load(open(os.path.join(out, m, "smile-net-train.json")))["seed"]
+             for m in meta["member_dirs"]]
+    assert seeds == [3, 4]
+    member = SmileNet.load(os.path.join(out, "members", "seed-3"))
+    fused = SmileNet.load(out)
+    image = cv2.imread(os.path.join(FIXTURE, "smile", sorted(os.listdir(os.path.join(FIXTURE, "smile")))[0]))
+    box = [(0.0, 0.0, 64.0, 64.0)]
+    assert fused.predict(image, box)[0] != member.predict(image, box)[0]
+    assert 0.0 <= figures["dev_acc"] <= 1.0 and meta["fused"]["dev_acc"] == figures["dev_acc"]
+    # Run again: finished members are kept, not retrained; a changed recipe retrains.
+    params = model_paths(os.path.join(out, "members", "seed-4"))[1]
+    stamp = os.stat(params).st_mtime_ns
+    with caplog.at_level(logging.INFO, logger="reaction"):
+        ensemble.train_members(train.TrainConfig(**{**vars(cfg), "history": [], "dev_sizes": []}))
+    assert caplog.text.count("already trained with this recipe") == 2
+    assert os.stat(params).st_mtime_ns == stamp
+    assert not ensemble._finished_member(train.TrainConfig(**{**vars(cfg), "lr": 1e-3}), 4,
+                                         os.path.dirname(params))
+
+
+def test_mixup_blends_faces_and_targets_with_one_weight_per_sample():
+    rng = np.random.RandomState(0)
+    batch = rng.uniform(-1, 1, (16, 1, 8, 8)).astype(np.float32)
+    target = train.smoothed_targets(np.arange(16) % 2, 0.0)
+    mixed, mixed_target = train.mixup(batch, target, 0.4, np.random.RandomState(1))
+    np.testing.assert_allclose(mixed_target.sum(axis=1), 1.0, rtol=1e-6)
+    # Replaying the draws: each output is lam * itself + (1 - lam) * its partner,
+    # with the same lam for its pixels and its target.
+    again = np.random.RandomState(1)
+    lam, partner = again.beta(0.4, 0.4, 16).astype(np.float32), again.permutation(16)
+    np.testing.assert_allclose(mixed[3], lam[3] * batch[3] + (1 - lam[3]) * batch[partner[3]], atol=1e-6)
+    np.testing.assert_allclose(mixed_target[3], lam[3] * target[3] + (1 - lam[3]) * target[partner[3]], atol=1e-6)
+    assert mixed.dtype == np.float32 and not np.allclose(mixed, batch)
+
+
+def test_mixup_option_trains_and_is_validated(tmp_path):
+    import argparse
+
+    data = _fake_data(tmp_path / "data", n=8)
+    cfg = train.TrainConfig(data=data, out=str(tmp_path / "m"), sets=["genki-train"], widths=(8, 16), size=32,
+                            epochs=1, batch_size=8, dev_percent=20, mixup=0.4)
+    assert np.isfinite(train.train(cfg)["loss"])
+    p = argparse.ArgumentParser()
+    train.add_arguments(p)
+    with pytest.raises(ReactionError, match="mixup"):
+        train.config_from_args(p.parse_args(["--data", data, "--mixup", "-1"]))
+
+
+def test_smile_offset_minimises_the_mean_per_set_log_loss():
+    # Uninformative scores (P = 0.5): the best offset is the log-odds of the
+    # smile share, and with two sets each set counts once, whatever its size.
+    p = np.full(1000, 0.5)
+    one = (np.arange(1000) % 4 != 0).astype(int)  # 75% smiles
+    assert train.choose_offset(p, one, [1000]) == pytest.approx(np.log(3), abs=0.01)
+    two = np.concatenate([(np.arange(900) % 4 != 0), (np.arange(100) % 4 == 0)]).astype(int)  # 75%, 25%
+    assert train.choose_offset(p, two, [900, 100]) == pytest.approx(0.0, abs=0.01)
+    # Pooled, the same labels would want log(0.7 / 0.3).
+    assert train.choose_offset(p, two, [1000]) == pytest.approx(np.log(7 / 3), abs=0.01)
+    assert train.choose_offset(np.zeros(0), np.zeros(0), []) == 0.0

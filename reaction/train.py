@@ -332,7 +332,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--label-smoothing", type=float, default=d.label_smoothing,
                    help="share of each target spread over both classes, 0..0.5 (default %(default)s)")
-    p.add_argument("--mixup", type=float, default=d.mixup,
+    p.add_argument("--mixup", type=float, default=d.mixup, metavar="A",
                    help="blend pairs of faces, weight ~ Beta(A, A); 0 is off (default %(default)s)")
     p.add_argument("--wd", type=float, default=d.wd, help="weight decay (default %(default)s)")
     p.add_argument("--seed", type=int, default=d.seed)

@@ -237,9 +237,10 @@ def test_members_train_side_by_side_and_fuse_into_one_model(tmp_path, caplog):
     meta = json.load(open(os.path.join(out, "smile-net-train.json")))
     assert meta["members"] == 2
     assert meta["member_dirs"] == [os.path.join("members", "seed-3"), os.path.join("members", "seed-4")]
-    seeds = [json.load(open(os.path.join(out, m, "smile-net-train.json")))["seed"]
-             for m in meta["member_dirs"]]
-    assert seeds == [3, 4]
+    logs = [json.load(open(os.path.join(out, m, "smile-net-train.json"))) for m in meta["member_dirs"]]
+    # Each child got the parent's recipe, not the command-line defaults.
+    assert [(m["seed"], m["dev_percent"], m["widths"], m["size"]) for m in logs] == [
+        (3, 20, [8, 16], 32), (4, 20, [8, 16], 32)]
     member = SmileNet.load(os.path.join(out, "members", "seed-3"))
     fused = SmileNet.load(out)
     image = cv2.imread(os.path.join(FIXTURE, "smile", sorted(os.listdir(os.path.join(FIXTURE, "smile")))[0]))
@@ -276,9 +277,14 @@ def test_mixup_option_trains_and_is_validated(tmp_path):
     import argparse
 
     data = _fake_data(tmp_path / "data", n=8)
-    cfg = train.TrainConfig(data=data, out=str(tmp_path / "m"), sets=["genki-train"], widths=(8, 16), size=32,
-                            epochs=1, batch_size=8, dev_percent=20, mixup=0.4)
-    assert np.isfinite(train.train(cfg)["loss"])
+    losses = []
+    for alpha in (0.0, 0.4):
+        cfg = train.TrainConfig(data=data, out=str(tmp_path / str(alpha)), cache=str(tmp_path / "cache"),
+                                sets=["genki-train"], widths=(8, 16), size=32, epochs=1, batch_size=8,
+                                dev_percent=20, mixup=alpha)
+        losses.append(train.train(cfg)["loss"])
+    # Same seed, same batches: only the blending differs.
+    assert np.isfinite(losses[1]) and losses[0] != losses[1]
     p = argparse.ArgumentParser()
     train.add_arguments(p)
     with pytest.raises(ReactionError, match="mixup"):

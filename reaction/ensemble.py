@@ -7,12 +7,15 @@ noisy labels a single net of this size sits at a plateau that more width or
 epochs did not lift (models/README.md); averaging independently trained nets
 removes the part of their errors that differs from seed to seed.
 """
+import json
 import logging
 import os
 import subprocess
 import sys
 import time
 from typing import Dict, List
+
+import numpy as np
 
 from . import datasets, netarch, train
 from .preprocess import model_paths
@@ -21,29 +24,26 @@ from .types import ReactionError
 log = logging.getLogger(__name__)
 
 
-def _member_command(cfg: train.TrainConfig, seed: int, out: str, cache: str) -> List[str]:
-    """``reaction train`` arguments that train one member of ``cfg`` with ``seed``."""
-    args = ["--data", cfg.data, "--out", out, "--cache", cache, "--sets", ",".join(cfg.sets),
-            "--arch", cfg.arch, "--widths", ",".join(map(str, cfg.widths)), "--size", str(cfg.size),
-            "--channels", cfg.channels, "--margin", str(cfg.margin), "--epochs", str(cfg.epochs),
-            "--batch-size", str(cfg.batch_size), "--lr", str(cfg.lr), "--wd", str(cfg.wd),
-            "--dev-percent", str(cfg.dev_percent), "--label-smoothing", str(cfg.label_smoothing),
-            "--mixup", str(cfg.mixup), "--seed", str(seed), "--members", "1", "--prefix", cfg.prefix]
-    if cfg.limit:
-        args += ["--limit", str(cfg.limit)]
-    return [sys.executable, "-m", "reaction", "train"] + args
-
-
-# What a member's training depends on; a member folder whose log matches
-# these (with the member's seed) is not trained again.
+# What a member's training depends on, each also a ``reaction train`` option
+# (``--batch-size`` for batch_size); a member folder whose log matches these
+# (with the member's seed) is not trained again.
 RECIPE = ("sets", "arch", "widths", "size", "channels", "margin", "epochs", "batch_size", "lr", "wd",
           "label_smoothing", "mixup", "dev_percent", "limit", "prefix")
 
 
+def _member_command(cfg: train.TrainConfig, seed: int, out: str, cache: str) -> List[str]:
+    """``reaction train`` arguments that train one member of ``cfg`` with ``seed``."""
+    args = ["--data", cfg.data, "--out", out, "--cache", cache, "--seed", str(seed), "--members", "1"]
+    for key in RECIPE:
+        value = getattr(cfg, key)
+        if value is not None:
+            text = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+            args += ["--" + key.replace("_", "-"), text]
+    return [sys.executable, "-m", "reaction", "train"] + args
+
+
 def _finished_member(cfg: train.TrainConfig, seed: int, out: str) -> bool:
     """True if ``out`` holds a complete model trained with ``cfg``'s recipe and ``seed``."""
-    import json
-
     log_path = os.path.join(out, cfg.prefix + "-train.json")
     if not all(os.path.isfile(p) for p in model_paths(out, cfg.prefix) + (log_path,)):
         return False
@@ -109,8 +109,9 @@ def train_members(cfg: train.TrainConfig) -> Dict[str, float]:
     p = SmileNet.load(cfg.out, cfg.prefix).predict_batch(datasets.normalise(dev_x, spec))
     cfg.smile_offset = train.choose_offset(p, dev_y, cfg.dev_sizes)
     netarch.shift_smile_logit(sym_path, params_path, cfg.smile_offset, spec.smile_index)
-    p = SmileNet.load(cfg.out, cfg.prefix).predict_batch(datasets.normalise(dev_x, spec))
-    dev_acc, by_set = train.dev_accuracy(p, dev_y, cfg)
+    # The offset moves every logit by the same amount: no second pass needed.
+    shifted = 1.0 / (1.0 + np.exp(-(train.logit(p) + cfg.smile_offset)))
+    dev_acc, by_set = train.dev_accuracy(shifted, dev_y, cfg)
     figures = {"dev_acc": dev_acc, "dev_acc_by_set": by_set, "total_seconds": time.time() - t0}
     log.info("fused %d members, smile logit offset %+.2f: dev_acc %.4f %s; total %.0fs", len(dirs),
              cfg.smile_offset, figures["dev_acc"], figures["dev_acc_by_set"], figures["total_seconds"])

@@ -12,6 +12,7 @@ out of training and reported each epoch; design choices were made on it,
 never on GENKI-4K test or LFW val.
 """
 import argparse
+import json
 import logging
 import os
 import random
@@ -225,8 +226,6 @@ def train(cfg: TrainConfig) -> Dict[str, float]:
 
 def write_log(cfg: TrainConfig, extra: Dict) -> None:
     """``<prefix>-train.json`` in ``cfg.out``: the configuration plus ``extra``."""
-    import json
-
     meta = {k: v for k, v in vars(cfg).items() if k not in ("history",)}
     meta["sets"] = list(cfg.sets)
     meta.update(extra)
@@ -268,6 +267,11 @@ def smoothed_targets(labels: np.ndarray, eps: float, classes: int = 2) -> np.nda
     return target
 
 
+def logit(p: np.ndarray) -> np.ndarray:
+    """log(p / (1 - p)), with p kept 1e-7 away from 0 and 1."""
+    return np.log(np.clip(p, 1e-7, 1 - 1e-7)) - np.log(np.clip(1 - p, 1e-7, 1))
+
+
 def choose_offset(p: np.ndarray, y: np.ndarray, sizes: Sequence[int]) -> float:
     """Logit offset for "smile" that minimises the mean of the per-set dev log-losses.
 
@@ -281,7 +285,7 @@ def choose_offset(p: np.ndarray, y: np.ndarray, sizes: Sequence[int]) -> float:
     """
     if not len(p):
         return 0.0
-    z = np.log(np.clip(p, 1e-7, 1 - 1e-7)) - np.log(np.clip(1 - p, 1e-7, 1))
+    z = logit(p)
     bounds = np.cumsum([0] + list(sizes))
     grid = np.round(np.arange(-300, 301) / 100.0, 2)
     losses = []

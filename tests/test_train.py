@@ -1,4 +1,5 @@
 """Training, data loading and preprocessing of smile-net (seconds, on fixture images)."""
+import argparse
 import json
 import logging
 import os
@@ -27,11 +28,23 @@ def _fake_data(root, n=12, split="train"):
     return str(root)
 
 
+def _tiny_config(data, out, **options):
+    """A one-epoch run of a tiny net on the fake GENKI train set."""
+    return train.TrainConfig(data=data, out=out, sets=["genki-train"], widths=(8, 16), size=32,
+                             epochs=1, batch_size=8, dev_percent=20, **options)
+
+
+def _cli_config(data, *options):
+    """``reaction train`` options through the CLI's own parser and checks."""
+    p = argparse.ArgumentParser()
+    train.add_arguments(p)
+    return train.config_from_args(p.parse_args(["--data", data] + list(options)))
+
+
 def test_one_short_epoch_exports_a_loadable_model(tmp_path):
     data = _fake_data(tmp_path / "data")
     out = str(tmp_path / "model")
-    cfg = train.TrainConfig(data=data, out=out, sets=["genki-train"], widths=(8, 16), size=32,
-                            epochs=1, batch_size=8, dev_percent=20)
+    cfg = _tiny_config(data, out)
     figures = train.train(cfg)
     assert figures["epoch"] == 1 and np.isfinite(figures["loss"])
     # One dev set here, so its own accuracy is the overall one.
@@ -51,23 +64,17 @@ def test_one_short_epoch_exports_a_loadable_model(tmp_path):
 
 
 def test_label_smoothing_changes_the_targets_and_is_validated(tmp_path):
-    import argparse
-
     data = _fake_data(tmp_path / "data", n=8)
     losses = []
     for eps in (0.0, 0.3):
-        cfg = train.TrainConfig(data=data, out=str(tmp_path / str(eps)), cache=str(tmp_path / "cache"),
-                                sets=["genki-train"], widths=(8, 16), size=32, epochs=1, batch_size=8,
-                                dev_percent=20, label_smoothing=eps)
+        cfg = _tiny_config(data, str(tmp_path / str(eps)), cache=str(tmp_path / "cache"), label_smoothing=eps)
         losses.append(train.train(cfg)["loss"])
     np.testing.assert_allclose(train.smoothed_targets(np.array([1, 0]), 0.3), [[0.15, 0.85], [0.85, 0.15]])
     # Same seed, same batches: only the targets differ, and a 0.85/0.15 target
     # cannot be fitted below its own entropy (0.42 nats).
     assert losses[0] != losses[1] and losses[1] > 0.42
-    p = argparse.ArgumentParser()
-    train.add_arguments(p)
     with pytest.raises(ReactionError, match="label-smoothing"):
-        train.config_from_args(p.parse_args(["--data", data, "--label-smoothing", "0.5"]))
+        _cli_config(data, "--label-smoothing", "0.5")
 
 
 def test_training_and_run_time_crops_agree_byte_for_byte():
@@ -231,8 +238,7 @@ def test_fused_model_outputs_the_softmax_of_the_mean_member_logit(tmp_path):
 def test_members_train_side_by_side_and_fuse_into_one_model(tmp_path, caplog):
     data = _fake_data(tmp_path / "data")
     out = str(tmp_path / "model")
-    cfg = train.TrainConfig(data=data, out=out, sets=["genki-train"], widths=(8, 16), size=32,
-                            epochs=1, batch_size=8, dev_percent=20, members=2, seed=3)
+    cfg = _tiny_config(data, out, members=2, seed=3)
     figures = ensemble.train_members(cfg)
     meta = json.load(open(os.path.join(out, "smile-net-train.json")))
     assert meta["members"] == 2
@@ -274,21 +280,15 @@ def test_mixup_blends_faces_and_targets_with_one_weight_per_sample():
 
 
 def test_mixup_option_trains_and_is_validated(tmp_path):
-    import argparse
-
     data = _fake_data(tmp_path / "data", n=8)
     losses = []
     for alpha in (0.0, 0.4):
-        cfg = train.TrainConfig(data=data, out=str(tmp_path / str(alpha)), cache=str(tmp_path / "cache"),
-                                sets=["genki-train"], widths=(8, 16), size=32, epochs=1, batch_size=8,
-                                dev_percent=20, mixup=alpha)
+        cfg = _tiny_config(data, str(tmp_path / str(alpha)), cache=str(tmp_path / "cache"), mixup=alpha)
         losses.append(train.train(cfg)["loss"])
     # Same seed, same batches: only the blending differs.
     assert np.isfinite(losses[1]) and losses[0] != losses[1]
-    p = argparse.ArgumentParser()
-    train.add_arguments(p)
     with pytest.raises(ReactionError, match="mixup"):
-        train.config_from_args(p.parse_args(["--data", data, "--mixup", "-1"]))
+        _cli_config(data, "--mixup", "-1")
 
 
 def test_smile_offset_minimises_the_mean_per_set_log_loss():

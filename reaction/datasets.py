@@ -21,7 +21,7 @@ import logging
 import os
 import zlib
 from dataclasses import dataclass, replace
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -247,10 +247,31 @@ def _digest(*parts: object) -> str:
     return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
+def _image_ids(paths: Sequence[str], root: Optional[str]) -> List[Tuple[str, int]]:
+    """Cache-key identity of images: path below ``root`` and file size.
+
+    Not the path as given: ``--data ../shared/data`` and ``--data
+    /work/shared/data`` name the same images, and spelling the folder another
+    way must not cost minutes of detection again.
+    """
+    ids = []
+    for p in paths:
+        try:
+            size = os.path.getsize(p)
+        except OSError:
+            size = -1
+        ids.append((os.path.relpath(p, root) if root else p, size))
+    return ids
+
+
 def detect_set(
-    name: str, samples: Sequence[Sample], cache_dir: str, config: DetectorConfig = DetectorConfig()
+    name: str, samples: Sequence[Sample], cache_dir: str, config: DetectorConfig = DetectorConfig(),
+    root: Optional[str] = None,
 ) -> Dict[str, np.ndarray]:
     """Boxes for every readable sample (cached). Unreadable images are skipped with a warning.
+
+    The cache is keyed on the images' paths below ``root`` (the data folder)
+    and sizes, and on the detector settings.
 
     Where Haar finds nothing, the fallback box is the median of this set's
     detected boxes relative to the image size (the sets are aligned, so the
@@ -259,7 +280,7 @@ def detect_set(
     # Only what changes whole-image detection keys the cache (min/max size are
     # overridden by the size band here).
     knobs = (config.cascade, config.scale_factor, config.min_neighbors, config.detect_width)
-    key = _digest(name, [s.path for s in samples], knobs, TIGHT_PAD, TIGHT_UPSCALE,
+    key = _digest(name, _image_ids([s.path for s in samples], root), knobs, TIGHT_PAD, TIGHT_UPSCALE,
                   sorted(MIN_FACE_FRACTION.items()))
     path = os.path.join(cache_dir, "boxes-{}-{}.npz".format(name, key))
     if os.path.isfile(path):
@@ -327,9 +348,9 @@ def build_crops(
 ) -> CropSet:
     """Detect (cached) and crop (cached) one named set with ``crop_faces``."""
     samples = load_set(data_dir, name)
-    found = detect_set(name, samples, cache_dir, config)
+    found = detect_set(name, samples, cache_dir, config, root=data_dir)
     paths = [samples[i].path for i in found["index"]]
-    key = _digest(name, paths, raw_spec(spec).to_json(), found["boxes"].tolist())
+    key = _digest(name, _image_ids(paths, data_dir), raw_spec(spec).to_json(), found["boxes"].tolist())
     path = os.path.join(cache_dir, "crops-{}-{}.npy".format(name, key))
     if os.path.isfile(path):
         crops = np.load(path)

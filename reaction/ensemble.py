@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 # (``--batch-size`` for batch_size); a member folder whose log matches these
 # (with the member's seed) is not trained again.
 RECIPE = ("sets", "arch", "widths", "size", "channels", "margin", "epochs", "batch_size", "lr", "wd",
-          "label_smoothing", "mixup", "dev_percent", "limit", "prefix")
+          "label_smoothing", "mixup", "ema_epochs", "dev_percent", "limit", "prefix")
 
 
 def _member_command(cfg: train.TrainConfig, seed: int, out: str, cache: str) -> List[str]:

@@ -58,6 +58,8 @@ class TrainConfig:
     label_smoothing: float = 0.0
     # Beta(mixup, mixup) blending of sample pairs; 0 is off.
     mixup: float = 0.0
+    # Export a moving average of the weights with this horizon in epochs; 0 exports the last weights.
+    ema_epochs: float = 0.0
     seed: int = 7
     # Nets trained side by side (seeds seed, seed+1, ...) and fused into one
     # exported model that averages their logits (netarch.fuse).
@@ -187,6 +189,7 @@ def train(cfg: TrainConfig) -> Dict[str, float]:
     eps, dense = cfg.label_smoothing, cfg.label_smoothing > 0 or cfg.mixup > 0
     # Integer labels unless smoothing or mixup: the shipped recipe's loss, bit for bit.
     loss_fn = gluon.loss.SoftmaxCrossEntropyLoss(sparse_label=not dense)
+    average = WeightAverage(net.collect_params(), cfg.ema_epochs * steps) if cfg.ema_epochs > 0 else None
     rng = np.random.RandomState(cfg.seed)
     figures: Dict[str, float] = {}
     for epoch in range(1, cfg.epochs + 1):
@@ -205,6 +208,8 @@ def train(cfg: TrainConfig) -> Dict[str, float]:
                 loss = loss_fn(out, label)
             loss.backward()
             trainer.step(len(idx))
+            if average:
+                average.update()
             total_loss += float(loss.sum().asscalar())
             correct += int((out.argmax(axis=1).asnumpy() == y[idx]).sum())
             seen += len(idx)
@@ -215,6 +220,14 @@ def train(cfg: TrainConfig) -> Dict[str, float]:
         log.info("seed %d epoch %d/%d loss %.4f train_acc %.4f dev_acc %.4f %s lr %.4f (%.0fs)", cfg.seed,
                  epoch, cfg.epochs, figures["loss"], figures["train_acc"], dev_acc, by_set,
                  trainer.learning_rate, figures["seconds"])
+    if average:
+        average.apply()
+        figures["dev_acc_last_weights"] = figures["dev_acc"]
+        figures["dev_acc"], figures["dev_acc_by_set"] = dev_accuracy(predict(net, dev_x, spec), dev_y, cfg)
+        cfg.history[-1] = figures
+        log.info("weights averaged over the last ~%g epochs: dev_acc %.4f %s (last weights %.4f)",
+                 cfg.ema_epochs, figures["dev_acc"], figures["dev_acc_by_set"],
+                 figures["dev_acc_last_weights"])
     cfg.smile_offset = choose_offset(predict(net, dev_x, spec), dev_y, cfg.dev_sizes)
     log.info("smile logit offset %+.2f (lowest mean dev log-loss over the training sets)",
              cfg.smile_offset)
@@ -222,6 +235,49 @@ def train(cfg: TrainConfig) -> Dict[str, float]:
     figures["total_seconds"] = time.time() - t0
     log.info("exported %s in %s; total %.0fs", cfg.prefix, cfg.out, figures["total_seconds"])
     return figures
+
+
+class WeightAverage:
+    """Exponential moving average of every parameter of a net, batch-norm statistics included.
+
+    Every ``every``-th training step, ``shadow[i] <- d * shadow[i] + (1 - d) * param[i]``
+    with ``d = (1 - 1 / horizon) ** every`` (``horizon`` in steps), ramped up as
+    ``(1 + t) / (10 + t)`` over the first samples ``t`` so that the random
+    initial weights are forgotten. The average of the weights a net passes
+    through at the end of training generalises better than the last of them
+    (Polyak averaging; Izmailov et al. 2018), which matters on noisy labels.
+    Sampling every 8th step, not every step: one update of the 102 arrays of
+    smilenet costs 11 ms, which every step would add 2 minutes to the main run.
+    """
+
+    def __init__(self, params, horizon: float, every: int = 8) -> None:
+        self.params = list(params.values())
+        self.every = every
+        self.decay = (1.0 - 1.0 / max(1.0, horizon)) ** every
+        self.shadow: List = []  # from the first sample on: Gluon initialises shapes on the first batch
+        self.steps = self.samples = 0
+
+    def update(self) -> None:
+        """Count one training step; every ``every``-th one is averaged in."""
+        self.steps += 1
+        if self.steps % self.every == 0:
+            self._sample()
+
+    def _sample(self) -> None:
+        if not self.shadow:
+            self.shadow = [p.data().copy() for p in self.params]
+        self.samples += 1
+        d = min(self.decay, (1.0 + self.samples) / (10.0 + self.samples))
+        for shadow, p in zip(self.shadow, self.params):
+            shadow *= d
+            shadow += (1.0 - d) * p.data()
+
+    def apply(self) -> None:
+        """Replace the net's parameters by their averages, the last weights included."""
+        if self.steps % self.every:
+            self._sample()
+        for shadow, p in zip(self.shadow, self.params):
+            p.set_data(shadow)
 
 
 def write_log(cfg: TrainConfig, extra: Dict) -> None:
@@ -338,6 +394,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="share of each target spread over both classes, 0..0.5 (default %(default)s)")
     p.add_argument("--mixup", type=float, default=d.mixup, metavar="A",
                    help="blend pairs of faces, weight ~ Beta(A, A); 0 is off (default %(default)s)")
+    p.add_argument("--ema-epochs", type=float, default=d.ema_epochs, metavar="E",
+                   help="export the weights averaged over about the last E epochs; 0 exports the last weights "
+                        "(default %(default)s)")
     p.add_argument("--wd", type=float, default=d.wd, help="weight decay (default %(default)s)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--members", type=int, default=d.members,
@@ -351,6 +410,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     if args.epochs < 1 or args.batch_size < 1 or args.members < 1 or args.size < 16:
         raise ReactionError("--epochs, --batch-size and --members must be >= 1, --size >= 16")
+    if args.ema_epochs < 0:
+        raise ReactionError("--ema-epochs must be >= 0, got {}".format(args.ema_epochs))
     if args.mixup < 0:
         raise ReactionError("--mixup must be >= 0, got {}".format(args.mixup))
     if not 0 <= args.dev_percent < 100:
@@ -368,7 +429,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         sets=[s for s in args.sets.split(",") if s], arch=args.arch, widths=widths,
         size=args.size, channels=args.channels, margin=args.margin, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, wd=args.wd, label_smoothing=args.label_smoothing,
-        mixup=args.mixup, seed=args.seed, members=args.members, dev_percent=args.dev_percent, limit=args.limit,
+        mixup=args.mixup, ema_epochs=args.ema_epochs, seed=args.seed, members=args.members, dev_percent=args.dev_percent, limit=args.limit,
         prefix=args.prefix,
     )
 

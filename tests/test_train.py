@@ -302,3 +302,64 @@ def test_smile_offset_minimises_the_mean_per_set_log_loss():
     # Pooled, the same labels would want log(0.7 / 0.3).
     assert train.choose_offset(p, two, [1000]) == pytest.approx(np.log(7 / 3), abs=0.01)
     assert train.choose_offset(np.zeros(0), np.zeros(0), []) == 0.0
+
+
+def test_weight_average_follows_the_moving_average_formula():
+    net = mx.gluon.nn.Dense(1, in_units=2)
+    net.initialize(mx.init.Constant(0.0))
+    # Horizon 6 steps sampled every 3rd step: decay (5/6)**3 = 0.579 per sample.
+    average = train.WeightAverage(net.collect_params(), horizon=6, every=3)
+    values = np.arange(1.0, 42.0)  # 41 steps: the last 2 come after the last sample
+    expected, samples = None, 0
+    for step, value in enumerate(values, 1):
+        net.weight.set_data(mx.nd.full((1, 2), value))
+        average.update()
+        if step % 3 == 0:
+            samples += 1
+            d = min((5.0 / 6.0) ** 3, (1.0 + samples) / (10.0 + samples))  # the ramp hands over at 11
+            expected = value if expected is None else d * expected + (1 - d) * value
+    np.testing.assert_allclose(average.shadow[0].asnumpy()[0], expected, rtol=1e-6)
+    d = (5.0 / 6.0) ** 3
+    expected = d * expected + (1 - d) * values[-1]  # apply() takes the last weights in too
+    average.apply()
+    np.testing.assert_allclose(net.weight.data().asnumpy()[0], expected, rtol=1e-6)
+    assert 35 < expected < 40
+
+
+def test_ema_option_exports_the_averaged_weights_and_logs_the_last_ones(tmp_path):
+    # 96 faces, 20% dev: 9 steps of 8, so the average holds a sample from step 8 and the last weights.
+    data = _fake_data(tmp_path / "data", n=48)
+    runs = {}
+    for ema in (0.0, 2.0):
+        cfg = _tiny_config(data, str(tmp_path / str(ema)), cache=str(tmp_path / "cache"), ema_epochs=ema)
+        figures = train.train(cfg)
+        faces = np.random.RandomState(0).uniform(-1, 1, (4, 1, 32, 32)).astype(np.float32)
+        runs[ema] = (figures, SmileNet.load(cfg.out).predict_batch(faces))
+    assert "dev_acc_last_weights" not in runs[0.0][0]
+    assert runs[2.0][0]["dev_acc_last_weights"] == runs[0.0][0]["dev_acc"]  # same seed, same last weights
+    with open(os.path.join(str(tmp_path / "2.0"), "smile-net-train.json")) as f:
+        assert json.load(f)["ema_epochs"] == 2.0
+    assert not np.allclose(runs[0.0][1], runs[2.0][1], atol=1e-4)
+    with pytest.raises(ReactionError, match="--ema-epochs"):
+        _cli_config(data, "--ema-epochs", "-1")
+
+
+def test_crop_cache_is_shared_by_two_spellings_of_the_data_folder(tmp_path, monkeypatch):
+    data = _fake_data(tmp_path / "data", n=4)
+    os.symlink(data, str(tmp_path / "link"))
+    spec, cache = InputSpec(32, 32, "grey", 127.5, 1 / 127.5, 0.1), str(tmp_path / "cache")
+    first = datasets.build_crops(data, "genki-train", spec, cache)
+
+    def no_detection(*args, **kwargs):
+        raise AssertionError("detected again instead of reading the cache")
+
+    monkeypatch.setattr(datasets, "FaceDetector", no_detection)
+    again = datasets.build_crops(str(tmp_path / "link"), "genki-train", spec, cache)
+    assert np.array_equal(first.crops, again.crops) and again.paths[0].startswith(str(tmp_path / "link"))
+    # Other images under the same names are not taken for the cached ones.
+    victim = os.path.join(data, "smiles", "genki4k", "train", "smile", sorted(os.listdir(
+        os.path.join(FIXTURE, "smile")))[0])
+    with open(victim, "ab") as f:
+        f.write(b"\0" * 16)
+    with pytest.raises(AssertionError, match="detected again"):
+        datasets.build_crops(data, "genki-train", spec, cache)

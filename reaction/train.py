@@ -223,8 +223,8 @@ def train(cfg: TrainConfig) -> Dict[str, float]:
     if average:
         average.apply()
         figures["dev_acc_last_weights"] = figures["dev_acc"]
+        # figures is the last history entry: the log keeps the averaged model's dev figures.
         figures["dev_acc"], figures["dev_acc_by_set"] = dev_accuracy(predict(net, dev_x, spec), dev_y, cfg)
-        cfg.history[-1] = figures
         log.info("weights averaged over the last ~%g epochs: dev_acc %.4f %s (last weights %.4f)",
                  cfg.ema_epochs, figures["dev_acc"], figures["dev_acc_by_set"],
                  figures["dev_acc_last_weights"])
@@ -246,8 +246,8 @@ class WeightAverage:
     initial weights are forgotten. The average of the weights a net passes
     through at the end of training generalises better than the last of them
     (Polyak averaging; Izmailov et al. 2018), which matters on noisy labels.
-    Sampling every 8th step, not every step: one update of the 102 arrays of
-    smilenet costs 11 ms, which every step would add 2 minutes to the main run.
+    Sampled every 8th step, not every step: one update of smilenet's 102
+    arrays costs 11 ms, and one per step would add 2 minutes to the main run.
     """
 
     def __init__(self, params, horizon: float, every: int = 8) -> None:
@@ -395,8 +395,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mixup", type=float, default=d.mixup, metavar="A",
                    help="blend pairs of faces, weight ~ Beta(A, A); 0 is off (default %(default)s)")
     p.add_argument("--ema-epochs", type=float, default=d.ema_epochs, metavar="E",
-                   help="export the weights averaged over about the last E epochs; 0 exports the last weights "
-                        "(default %(default)s)")
+                   help="export the weights averaged over about the last E epochs; "
+                        "0 exports the last weights (default %(default)s)")
     p.add_argument("--wd", type=float, default=d.wd, help="weight decay (default %(default)s)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--members", type=int, default=d.members,
@@ -429,8 +429,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         sets=[s for s in args.sets.split(",") if s], arch=args.arch, widths=widths,
         size=args.size, channels=args.channels, margin=args.margin, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, wd=args.wd, label_smoothing=args.label_smoothing,
-        mixup=args.mixup, ema_epochs=args.ema_epochs, seed=args.seed, members=args.members, dev_percent=args.dev_percent, limit=args.limit,
-        prefix=args.prefix,
+        mixup=args.mixup, ema_epochs=args.ema_epochs, seed=args.seed, members=args.members,
+        dev_percent=args.dev_percent, limit=args.limit, prefix=args.prefix,
     )
 
 

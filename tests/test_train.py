@@ -316,7 +316,7 @@ def test_weight_average_follows_the_moving_average_formula():
         average.update()
         if step % 3 == 0:
             samples += 1
-            d = min((5.0 / 6.0) ** 3, (1.0 + samples) / (10.0 + samples))  # the ramp hands over at 11
+            d = min((5.0 / 6.0) ** 3, (1.0 + samples) / (10.0 + samples))  # the ramp rules up to sample 11
             expected = value if expected is None else d * expected + (1 - d) * value
     np.testing.assert_allclose(average.shadow[0].asnumpy()[0], expected, rtol=1e-6)
     d = (5.0 / 6.0) ** 3

@@ -15,9 +15,8 @@ import sys
 import time
 from typing import Dict, List
 
-import numpy as np
-
 from . import datasets, netarch, train
+from .calibration import calibrated_offset, shift
 from .preprocess import model_paths
 from .types import ReactionError
 
@@ -28,7 +27,20 @@ log = logging.getLogger(__name__)
 # (``--batch-size`` for batch_size); a member folder whose log matches these
 # (with the member's seed) is not trained again.
 RECIPE = ("sets", "arch", "widths", "size", "channels", "margin", "epochs", "batch_size", "lr", "wd",
-          "label_smoothing", "mixup", "ema_epochs", "dev_percent", "limit", "prefix")
+          "label_smoothing", "mixup", "ema_epochs", "set_bias", "calibrate", "dev_percent", "limit",
+          "prefix")
+
+
+def _acting_recipe(values: Dict) -> Dict:
+    """RECIPE fields as they act on training: with one set, a per-set bias and a
+    calibration set that is not trained on change nothing."""
+    recipe = {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in values.items() if k in RECIPE}
+    names = [train.parse_set(item)[0] for item in recipe["sets"]]
+    if len(names) < 2:
+        recipe["set_bias"] = False
+    if recipe["calibrate"] not in names:
+        recipe["calibrate"] = "all"
+    return recipe
 
 
 def _member_command(cfg: train.TrainConfig, seed: int, out: str, cache: str) -> List[str]:
@@ -54,8 +66,8 @@ def _finished_member(cfg: train.TrainConfig, seed: int, out: str) -> bool:
         return False
     default = train.TrainConfig()
     # A field missing from an older log predates its option: it had the default.
-    same = all(meta.get(k, getattr(default, k)) == (list(v) if isinstance(v, (list, tuple)) else v)
-               for k, v in ((k, getattr(cfg, k)) for k in RECIPE))
+    logged = {k: meta.get(k, getattr(default, k)) for k in RECIPE}
+    same = _acting_recipe(logged) == _acting_recipe({k: getattr(cfg, k) for k in RECIPE})
     return same and meta.get("seed") == seed and len(meta.get("history", [])) == cfg.epochs
 
 
@@ -107,11 +119,10 @@ def train_members(cfg: train.TrainConfig) -> Dict[str, float]:
     netarch.fuse([model_paths(d, cfg.prefix)[:2] for d in dirs], sym_path, params_path)
     spec.save(spec_path)
     p = SmileNet.load(cfg.out, cfg.prefix).predict_batch(datasets.normalise(dev_x, spec))
-    cfg.smile_offset = train.choose_offset(p, dev_y, cfg.dev_sizes)
+    cfg.smile_offset = calibrated_offset(p, dev_y, cfg.dev_sizes, cfg.set_names(), cfg.calibrate)
     netarch.shift_smile_logit(sym_path, params_path, cfg.smile_offset, spec.smile_index)
     # The offset moves every logit by the same amount: no second pass needed.
-    shifted = 1.0 / (1.0 + np.exp(-(train.logit(p) + cfg.smile_offset)))
-    dev_acc, by_set = train.dev_accuracy(shifted, dev_y, cfg)
+    dev_acc, by_set = train.dev_accuracy(shift(p, cfg.smile_offset), dev_y, cfg)
     figures = {"dev_acc": dev_acc, "dev_acc_by_set": by_set, "total_seconds": time.time() - t0}
     log.info("fused %d members, smile logit offset %+.2f: dev_acc %.4f %s; total %.0fs", len(dirs),
              cfg.smile_offset, figures["dev_acc"], figures["dev_acc_by_set"], figures["total_seconds"])

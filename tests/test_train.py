@@ -10,7 +10,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from reaction import datasets, ensemble, evaluate, train
+from reaction import augment, calibration, datasets, ensemble, evaluate, train, weight_average
 from reaction.preprocess import InputSpec, crop_faces, model_paths
 from reaction.smile import SmileNet
 from reaction.types import ReactionError
@@ -30,8 +30,9 @@ def _fake_data(root, n=12, split="train"):
 
 def _tiny_config(data, out, **options):
     """A one-epoch run of a tiny net on the fake GENKI train set."""
-    return train.TrainConfig(data=data, out=out, sets=["genki-train"], widths=(8, 16), size=32,
-                             epochs=1, batch_size=8, dev_percent=20, **options)
+    settings = dict(sets=["genki-train"], widths=(8, 16), size=32, epochs=1, batch_size=8, dev_percent=20)
+    settings.update(options)
+    return train.TrainConfig(data=data, out=out, **settings)
 
 
 def _cli_config(data, *options):
@@ -69,7 +70,7 @@ def test_label_smoothing_changes_the_targets_and_is_validated(tmp_path):
     for eps in (0.0, 0.3):
         cfg = _tiny_config(data, str(tmp_path / str(eps)), cache=str(tmp_path / "cache"), label_smoothing=eps)
         losses.append(train.train(cfg)["loss"])
-    np.testing.assert_allclose(train.smoothed_targets(np.array([1, 0]), 0.3), [[0.15, 0.85], [0.85, 0.15]])
+    np.testing.assert_allclose(augment.smoothed_targets(np.array([1, 0]), 0.3), [[0.15, 0.85], [0.85, 0.15]])
     # Same seed, same batches: only the targets differ, and a 0.85/0.15 target
     # cannot be fitted below its own entropy (0.42 nats).
     assert losses[0] != losses[1] and losses[1] > 0.42
@@ -99,7 +100,7 @@ def test_training_and_run_time_crops_agree_byte_for_byte():
 
 def test_augment_keeps_shape_and_changes_pixels():
     crops = np.random.RandomState(0).randint(0, 255, (5, 1, 32, 32)).astype(np.uint8)
-    out = train.augment(crops, np.random.RandomState(1))
+    out = augment.augment(crops, np.random.RandomState(1))
     assert out.shape == crops.shape and out.dtype == np.uint8
     assert not np.array_equal(out, crops)
 
@@ -267,8 +268,8 @@ def test_members_train_side_by_side_and_fuse_into_one_model(tmp_path, caplog):
 def test_mixup_blends_faces_and_targets_with_one_weight_per_sample():
     rng = np.random.RandomState(0)
     batch = rng.uniform(-1, 1, (16, 1, 8, 8)).astype(np.float32)
-    target = train.smoothed_targets(np.arange(16) % 2, 0.0)
-    mixed, mixed_target = train.mixup(batch, target, 0.4, np.random.RandomState(1))
+    target = augment.smoothed_targets(np.arange(16) % 2, 0.0)
+    mixed, mixed_target = augment.mixup(batch, target, 0.4, np.random.RandomState(1))
     np.testing.assert_allclose(mixed_target.sum(axis=1), 1.0, rtol=1e-6)
     # Replaying the draws: each output is lam * itself + (1 - lam) * its partner,
     # with the same lam for its pixels and its target.
@@ -296,19 +297,19 @@ def test_smile_offset_minimises_the_mean_per_set_log_loss():
     # smile share, and with two sets each set counts once, whatever its size.
     p = np.full(1000, 0.5)
     one = (np.arange(1000) % 4 != 0).astype(int)  # 75% smiles
-    assert train.choose_offset(p, one, [1000]) == pytest.approx(np.log(3), abs=0.01)
+    assert calibration.choose_offset(p, one, [1000]) == pytest.approx(np.log(3), abs=0.01)
     two = np.concatenate([(np.arange(900) % 4 != 0), (np.arange(100) % 4 == 0)]).astype(int)  # 75%, 25%
-    assert train.choose_offset(p, two, [900, 100]) == pytest.approx(0.0, abs=0.01)
+    assert calibration.choose_offset(p, two, [900, 100]) == pytest.approx(0.0, abs=0.01)
     # Pooled, the same labels would want log(0.7 / 0.3).
-    assert train.choose_offset(p, two, [1000]) == pytest.approx(np.log(7 / 3), abs=0.01)
-    assert train.choose_offset(np.zeros(0), np.zeros(0), []) == 0.0
+    assert calibration.choose_offset(p, two, [1000]) == pytest.approx(np.log(7 / 3), abs=0.01)
+    assert calibration.choose_offset(np.zeros(0), np.zeros(0), []) == 0.0
 
 
 def test_weight_average_follows_the_moving_average_formula():
     net = mx.gluon.nn.Dense(1, in_units=2)
     net.initialize(mx.init.Constant(0.0))
     # Horizon 6 steps sampled every 3rd step: decay (5/6)**3 = 0.579 per sample.
-    average = train.WeightAverage(net.collect_params(), horizon=6, every=3)
+    average = weight_average.WeightAverage(net.collect_params(), horizon=6, every=3)
     values = np.arange(1.0, 42.0)  # 41 steps: the last 2 come after the last sample
     expected, samples = None, 0
     for step, value in enumerate(values, 1):
@@ -363,3 +364,59 @@ def test_crop_cache_is_shared_by_two_spellings_of_the_data_folder(tmp_path, monk
         f.write(b"\0" * 16)
     with pytest.raises(AssertionError, match="detected again"):
         datasets.build_crops(data, "genki-train", spec, cache)
+
+
+def _two_conventions(root):
+    """GENKI train as it is, plus the same faces as SMILEsmileD with (nearly) all of them called smiles."""
+    data = _fake_data(root, n=20)
+    smd = os.path.join(data, "smiles", "smilesmiled")
+    for cls in ("smile", "neutral"):
+        for i, f in enumerate(sorted(os.listdir(os.path.join(FIXTURE, cls)))[:20]):
+            folder = "negatives" if cls == "neutral" and i < 2 else "positives"
+            os.makedirs(os.path.join(smd, folder), exist_ok=True)
+            shutil.copy(os.path.join(FIXTURE, cls, f), os.path.join(smd, folder, cls + f))
+    return data
+
+
+def test_per_set_smile_bias_absorbs_a_set_that_calls_everything_a_smile(tmp_path, capsys):
+    data = _two_conventions(tmp_path / "data")
+    sets = ["genki-train", "smilesmiled-train"]
+    cfg = _tiny_config(data, str(tmp_path / "m"), cache=str(tmp_path / "cache"), sets=sets, lr=0.05,
+                       set_bias=True)
+    figures = train.train(cfg)
+    bias = figures["set_bias"]
+    assert bias["smilesmiled-train"] > bias["genki-train"] + 0.05
+    assert not any("set_bias" in k for k in mx.nd.load(model_paths(cfg.out)[1]))  # training only
+    off = _tiny_config(data, str(tmp_path / "off"), cache=str(tmp_path / "cache"), sets=sets, set_bias=False)
+    assert "set_bias" not in train.train(off)
+    with pytest.raises(SystemExit):
+        _cli_config(data, "--set-bias", "maybe")
+    assert "--set-bias: expected yes or no, got 'maybe'" in capsys.readouterr().err
+    assert _cli_config(data, "--set-bias", "yes").set_bias is True and _cli_config(data).set_bias is False
+
+
+def test_exported_offset_is_calibrated_on_the_chosen_set():
+    # Uninformative scores: each set's best offset is the log-odds of its smile share.
+    p = np.full(2000, 0.5)
+    y = np.concatenate([np.arange(1000) % 4 != 0, np.arange(1000) % 4 == 0]).astype(int)  # 75%, 25%
+    names, sizes = ["smilesmiled-train", "genki-train"], [1000, 1000]
+    assert calibration.calibrated_offset(p, y, sizes, names, "genki-train") == pytest.approx(-np.log(3), abs=0.01)
+    assert calibration.calibrated_offset(p, y, sizes, names, names[0]) == pytest.approx(np.log(3), abs=0.01)
+    for mean_rule in ("all", "lfw-rekognition-train"):  # the latter is not trained on
+        assert calibration.calibrated_offset(p, y, sizes, names, mean_rule) == pytest.approx(0.0, abs=0.01)
+    assert train.TrainConfig(sets=["smilesmiled-train", "genki-train:2"]).set_names() == names
+
+
+def test_members_without_the_set_bias_count_only_where_it_would_not_act(tmp_path):
+    out = str(tmp_path / "member")
+    os.makedirs(out)
+    for path in model_paths(out):
+        open(path, "w").close()
+    for sets, kept in ((["lfw-rekognition-train"], True), (["genki-train", "lfw-rekognition-train"], False)):
+        cfg = train.TrainConfig(sets=sets, epochs=1, set_bias=True, calibrate="genki-train")
+        # A log from before the two options: it had their defaults (no bias, mean rule).
+        old = {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(cfg).items()
+               if k not in ("set_bias", "calibrate")}
+        with open(os.path.join(out, "smile-net-train.json"), "w") as f:
+            json.dump(dict(old, history=[{}]), f)
+        assert ensemble._finished_member(cfg, cfg.seed, out) is kept

@@ -274,8 +274,8 @@ def dev_accuracy(p: np.ndarray, y: np.ndarray, cfg: TrainConfig) -> Tuple[float,
     """
     hit = (p >= 0.5) == y
     bounds = np.cumsum([0] + list(cfg.dev_sizes))
-    by_set = {parse_set(name)[0]: round(float(hit[a:e].mean()), 4)
-              for name, a, e in zip(cfg.sets, bounds, bounds[1:]) if e > a}
+    by_set = {name: round(float(hit[a:e].mean()), 4)
+              for name, a, e in zip(cfg.set_names(), bounds, bounds[1:]) if e > a}
     return (float(hit.mean()) if len(y) else float("nan")), by_set
 
 

@@ -35,6 +35,12 @@ def _tiny_config(data, out, **options):
     return train.TrainConfig(data=data, out=out, **settings)
 
 
+def _losses(data, tmp_path, option, values):
+    """The loss of one tiny run per value of ``option``, all with one seed and cache."""
+    return [train.train(_tiny_config(data, str(tmp_path / str(v)), cache=str(tmp_path / "cache"),
+                                     **{option: v}))["loss"] for v in values]
+
+
 def _cli_config(data, *options):
     """``reaction train`` options through the CLI's own parser and checks."""
     p = argparse.ArgumentParser()
@@ -66,10 +72,7 @@ def test_one_short_epoch_exports_a_loadable_model(tmp_path):
 
 def test_label_smoothing_changes_the_targets_and_is_validated(tmp_path):
     data = _fake_data(tmp_path / "data", n=8)
-    losses = []
-    for eps in (0.0, 0.3):
-        cfg = _tiny_config(data, str(tmp_path / str(eps)), cache=str(tmp_path / "cache"), label_smoothing=eps)
-        losses.append(train.train(cfg)["loss"])
+    losses = _losses(data, tmp_path, "label_smoothing", (0.0, 0.3))
     np.testing.assert_allclose(augment.smoothed_targets(np.array([1, 0]), 0.3), [[0.15, 0.85], [0.85, 0.15]])
     # Same seed, same batches: only the targets differ, and a 0.85/0.15 target
     # cannot be fitted below its own entropy (0.42 nats).
@@ -282,10 +285,7 @@ def test_mixup_blends_faces_and_targets_with_one_weight_per_sample():
 
 def test_mixup_option_trains_and_is_validated(tmp_path):
     data = _fake_data(tmp_path / "data", n=8)
-    losses = []
-    for alpha in (0.0, 0.4):
-        cfg = _tiny_config(data, str(tmp_path / str(alpha)), cache=str(tmp_path / "cache"), mixup=alpha)
-        losses.append(train.train(cfg)["loss"])
+    losses = _losses(data, tmp_path, "mixup", (0.0, 0.4))
     # Same seed, same batches: only the blending differs.
     assert np.isfinite(losses[1]) and losses[0] != losses[1]
     with pytest.raises(ReactionError, match="mixup"):

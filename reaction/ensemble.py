@@ -27,19 +27,22 @@ log = logging.getLogger(__name__)
 # (``--batch-size`` for batch_size); a member folder whose log matches these
 # (with the member's seed) is not trained again.
 RECIPE = ("sets", "arch", "widths", "size", "channels", "margin", "epochs", "batch_size", "lr", "wd",
-          "label_smoothing", "mixup", "ema_epochs", "set_bias", "calibrate", "dev_percent", "limit",
-          "prefix")
+          "label_smoothing", "mixup", "ema_epochs", "set_bias", "calibrate", "teacher", "teacher_weight",
+          "dev_percent", "limit", "prefix")
 
 
 def _acting_recipe(values: Dict) -> Dict:
     """RECIPE fields as they act on training: with one set, a per-set bias and a
-    calibration set that is not trained on change nothing."""
+    calibration set that is not trained on change nothing; without a teacher,
+    neither does its weight."""
     recipe = {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in values.items() if k in RECIPE}
     names = [train.parse_set(item)[0] for item in recipe["sets"]]
     if len(names) < 2:
         recipe["set_bias"] = False
     if recipe["calibrate"] not in names:
         recipe["calibrate"] = "all"
+    if not recipe["teacher"]:
+        recipe["teacher_weight"] = train.TrainConfig.teacher_weight
     return recipe
 
 

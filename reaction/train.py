@@ -26,6 +26,7 @@ import numpy as np
 from . import datasets, netarch
 from .augment import augment, mixup, smoothed_targets
 from .calibration import calibrated_offset, shift
+from .distill import distilled_targets, teacher_predictions
 from .preprocess import InputSpec, model_paths
 from .types import ReactionError
 from .weight_average import WeightAverage
@@ -70,6 +71,11 @@ class TrainConfig:
     # The training set whose dev part sets the exported smile offset (its idea of a
     # smile is the one shipped), or "all" for the mean per-set log-loss.
     calibrate: str = "all"
+    # A model folder whose P(smile) on the (un-augmented) train crops is blended
+    # into the targets with this weight: knowledge distillation, None is off.
+    # Off: lfw-only students taught by the shipped pair were worse on dev.
+    teacher: Optional[str] = None
+    teacher_weight: float = 0.5
     seed: int = 7
     # Nets trained side by side (seeds seed, seed+1, ...) and fused into one
     # exported model that averages their logits (netarch.fuse).
@@ -165,6 +171,7 @@ def train(cfg: TrainConfig) -> Dict[str, float]:
     x, y, dev_x, dev_y = load_training_data(cfg)
     log.info("data ready: %d train, %d dev crops %s in %.0fs", len(x), len(dev_x),
              x.shape[1:], time.time() - t0)
+    teacher_smile = teacher_predictions(cfg.teacher, x, spec) if cfg.teacher else None
     kwargs = {"widths": tuple(cfg.widths)} if cfg.arch == "smilenet" else {}
     net = netarch.build(cfg.arch, **kwargs)
     net.initialize(mx.init.Xavier(magnitude=2.0))
@@ -193,8 +200,9 @@ def train(cfg: TrainConfig) -> Dict[str, float]:
         """Dev P(smile), each set with its own learned shift."""
         return shift(predict(net, dev_x, spec), biases()[dev_set])
 
-    eps, dense = cfg.label_smoothing, cfg.label_smoothing > 0 or cfg.mixup > 0
-    # Integer labels unless smoothing or mixup: the shipped recipe's loss, bit for bit.
+    eps = cfg.label_smoothing
+    dense = eps > 0 or cfg.mixup > 0 or teacher_smile is not None
+    # Integer labels unless smoothing, mixup or a teacher: the shipped recipe's loss, bit for bit.
     loss_fn = gluon.loss.SoftmaxCrossEntropyLoss(sparse_label=not dense)
     average = WeightAverage(net.collect_params(), cfg.ema_epochs * steps) if cfg.ema_epochs > 0 else None
     rng = np.random.RandomState(cfg.seed)
@@ -207,6 +215,8 @@ def train(cfg: TrainConfig) -> Dict[str, float]:
             idx = order[s * cfg.batch_size:(s + 1) * cfg.batch_size]
             batch = datasets.normalise(augment(x[idx], rng), spec)
             target = smoothed_targets(y[idx], eps) if dense else y[idx]
+            if teacher_smile is not None:
+                target = distilled_targets(target, teacher_smile[idx], cfg.teacher_weight, spec.smile_index)
             if cfg.mixup > 0:
                 batch, target = mixup(batch, target, cfg.mixup, rng)
             data, label = mx.nd.array(batch), mx.nd.array(target)
@@ -327,6 +337,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calibrate", default=d.calibrate, metavar="SET",
                    help="training set whose dev part sets the exported smile offset, or 'all' "
                         "(each set's dev log-loss weighted equally) (default %(default)s)")
+    p.add_argument("--teacher", default=None, metavar="DIR",
+                   help="model folder whose P(smile) on the train crops is blended into the targets")
+    p.add_argument("--teacher-weight", type=float, default=d.teacher_weight, metavar="W",
+                   help="share of each target taken from --teacher, 0..1 (default %(default)s)")
     p.add_argument("--wd", type=float, default=d.wd, help="weight decay (default %(default)s)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--members", type=int, default=d.members,
@@ -351,6 +365,10 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         raise ReactionError("--ema-epochs must be >= 0, got {}".format(args.ema_epochs))
     if args.mixup < 0:
         raise ReactionError("--mixup must be >= 0, got {}".format(args.mixup))
+    if not 0.0 <= args.teacher_weight <= 1.0:
+        raise ReactionError("--teacher-weight must be in [0, 1], got {}".format(args.teacher_weight))
+    if args.teacher and not os.path.isdir(args.teacher):
+        raise ReactionError("{}: teacher model folder not found (--teacher)".format(args.teacher))
     if not 0 <= args.dev_percent < 100:
         raise ReactionError("--dev-percent must be in [0, 100), got {}".format(args.dev_percent))
     if not 0.0 <= args.label_smoothing < 0.5:
@@ -366,7 +384,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         sets=[s for s in args.sets.split(",") if s], arch=args.arch, widths=widths,
         size=args.size, channels=args.channels, margin=args.margin, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, wd=args.wd, label_smoothing=args.label_smoothing,
-        mixup=args.mixup, ema_epochs=args.ema_epochs, set_bias=args.set_bias, calibrate=args.calibrate, seed=args.seed, members=args.members,
+        mixup=args.mixup, ema_epochs=args.ema_epochs, set_bias=args.set_bias, calibrate=args.calibrate,
+        teacher=args.teacher, teacher_weight=args.teacher_weight, seed=args.seed, members=args.members,
         dev_percent=args.dev_percent, limit=args.limit, prefix=args.prefix,
     )
 

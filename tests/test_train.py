@@ -10,7 +10,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from reaction import augment, calibration, datasets, ensemble, evaluate, train, weight_average
+from reaction import augment, calibration, datasets, distill, ensemble, evaluate, train, weight_average
 from reaction.preprocess import InputSpec, crop_faces, model_paths
 from reaction.smile import SmileNet
 from reaction.types import ReactionError
@@ -149,6 +149,28 @@ def test_label_file_path_that_does_not_resolve(tmp_path):
                                                  "Ann_Person_0001.jpg,anger\n")
     assert datasets.lfw_muxspace(str(tmp_path)) == [
         datasets.Sample(str(images / "Ann_Person_0001.jpg"), 1)]
+
+
+def test_lfw_val_images_whose_two_label_sets_agree(tmp_path):
+    images = tmp_path / "lfw" / "images"
+    names = ["Ann_Person_0001.jpg", "Bob_Person_0001.jpg", "Cy_Person_0001.jpg", "Di_Person_0001.jpg"]
+    for name in names:
+        (images / name.rsplit("_", 1)[0]).mkdir(parents=True)
+        (images / name.rsplit("_", 1)[0] / name).write_bytes(b"")
+    labels = tmp_path / "lfw" / "labels"
+    labels.mkdir()
+    (labels / "seed-rekognition-val.lst").write_text("".join(
+        "{} \t {} \t x \t data/flw-resize/{} \n".format(i, smile, name)
+        for i, (smile, name) in enumerate(zip((1, 0, 1, 1), names))))
+    # Ann agrees, Bob disagrees, Cy has two muxspace rows that disagree, Di has none.
+    (labels / "muxspace-emotion.csv").write_text(
+        "image,emotion\nAnn_Person_0001.jpg,happiness\nBob_Person_0001.jpg,happiness\n"
+        "Cy_Person_0001.jpg,happiness\nCy_Person_0001.jpg,neutral\n")
+    val = datasets.load_set(str(tmp_path), "lfw-rekognition-val")
+    cs = datasets.CropSet("lfw-rekognition-val", [s.path for s in val], np.array([s.label for s in val]),
+                          np.zeros((4, 1, 8, 8), np.uint8), np.zeros((4, 4)), np.ones(4, bool))
+    assert evaluate.agreed_labels(str(tmp_path), "lfw-rekognition-val", cs).tolist() == [True, False, False, False]
+    assert evaluate.agreed_labels(str(tmp_path), "genki-test", cs) is None
 
 
 def test_evaluation_sets_are_refused_for_training(tmp_path):
@@ -290,6 +312,34 @@ def test_mixup_option_trains_and_is_validated(tmp_path):
     assert np.isfinite(losses[1]) and losses[0] != losses[1]
     with pytest.raises(ReactionError, match="mixup"):
         _cli_config(data, "--mixup", "-1")
+
+
+def test_distilled_targets_move_each_row_towards_the_teacher():
+    target = augment.smoothed_targets(np.array([1, 0, 1]), 0.0)
+    moved = distill.distilled_targets(target, np.array([0.2, 0.9, 1.0], np.float32), 0.25)
+    np.testing.assert_allclose(moved, [[0.2, 0.8], [0.775, 0.225], [0.0, 1.0]], atol=1e-6)
+    np.testing.assert_allclose(moved.sum(axis=1), 1.0, rtol=1e-6)
+
+
+def test_teacher_option_distils_a_trained_model_and_checks_its_input(tmp_path):
+    data = _fake_data(tmp_path / "data", n=8)
+    cache = str(tmp_path / "cache")
+    teacher = str(tmp_path / "teacher")
+    plain = train.train(_tiny_config(data, teacher, cache=cache))["loss"]
+    # Same seed and batches as the teacher's own run: only the targets differ.
+    taught = train.train(_tiny_config(data, str(tmp_path / "student"), cache=cache, teacher=teacher,
+                                      teacher_weight=1.0))["loss"]
+    assert np.isfinite(taught) and taught != plain
+    x = datasets.build_crops(data, "genki-train", InputSpec(32, 32, "grey"), cache).crops
+    p = distill.teacher_predictions(teacher, x, InputSpec(32, 32, "grey"))
+    np.testing.assert_allclose(p, SmileNet.load(teacher).predict_batch(
+        datasets.normalise(x, InputSpec(32, 32, "grey"))), atol=1e-6)
+    with pytest.raises(ReactionError, match="teacher.*differs"):
+        distill.teacher_predictions(teacher, x, InputSpec(32, 32, "grey", margin=0.3))
+    with pytest.raises(ReactionError, match="teacher-weight"):
+        _cli_config(data, "--teacher", teacher, "--teacher-weight", "1.5")
+    with pytest.raises(ReactionError, match="teacher model folder not found"):
+        _cli_config(data, "--teacher", str(tmp_path / "nowhere"))
 
 
 def test_smile_offset_minimises_the_mean_per_set_log_loss():

@@ -17,7 +17,7 @@ from .types import ReactionError
 
 
 def teacher_predictions(teacher_dir: str, x: np.ndarray, spec: InputSpec) -> np.ndarray:
-    """The model in ``teacher_dir``: its P(smile) for uint8 crops ``x``, which must be cut as it cuts them."""
+    """P(smile) of the model in ``teacher_dir`` for uint8 crops ``x``, cut as it cuts them."""
     from .smile import SmileNet
 
     teacher = SmileNet.load(teacher_dir)

@@ -196,9 +196,10 @@ def train(cfg: TrainConfig) -> Dict[str, float]:
     def biases() -> np.ndarray:
         return np.zeros(len(cfg.sets)) if set_bias is None else set_bias.data().asnumpy()
 
-    def dev_probs() -> np.ndarray:
-        """Dev P(smile), each set with its own learned shift."""
-        return shift(predict(net, dev_x, spec), biases()[dev_set])
+    def dev_figures() -> Tuple[np.ndarray, Tuple[float, Dict[str, float]]]:
+        """Dev P(smile) as exported (no learned shifts), and dev accuracy with each set's shift."""
+        p = predict(net, dev_x, spec)
+        return p, dev_accuracy(shift(p, biases()[dev_set]), dev_y, cfg)
 
     eps = cfg.label_smoothing
     dense = eps > 0 or cfg.mixup > 0 or teacher_smile is not None
@@ -233,7 +234,7 @@ def train(cfg: TrainConfig) -> Dict[str, float]:
             total_loss += float(loss.sum().asscalar())
             correct += int((out.argmax(axis=1).asnumpy() == y[idx]).sum())
             seen += len(idx)
-        dev_acc, by_set = dev_accuracy(dev_probs(), dev_y, cfg)
+        dev_p, (dev_acc, by_set) = dev_figures()
         figures = {"epoch": epoch, "loss": total_loss / seen, "train_acc": correct / seen,
                    "dev_acc": dev_acc, "dev_acc_by_set": by_set, "seconds": time.time() - te}
         cfg.history.append(figures)
@@ -244,15 +245,15 @@ def train(cfg: TrainConfig) -> Dict[str, float]:
         average.apply()
         figures["dev_acc_last_weights"] = figures["dev_acc"]
         # figures is the last history entry: the log keeps the averaged model's dev figures.
-        figures["dev_acc"], figures["dev_acc_by_set"] = dev_accuracy(dev_probs(), dev_y, cfg)
+        dev_p, (figures["dev_acc"], figures["dev_acc_by_set"]) = dev_figures()
         log.info("weights averaged over the last ~%g epochs: dev_acc %.4f %s (last weights %.4f)",
                  cfg.ema_epochs, figures["dev_acc"], figures["dev_acc_by_set"],
                  figures["dev_acc_last_weights"])
     if set_bias is not None:
         figures["set_bias"] = {item: round(float(b), 3) for item, b in zip(cfg.sets, biases())}
         log.info("learned smile logit shift per set: %s", figures["set_bias"])
-    cfg.smile_offset = calibrated_offset(predict(net, dev_x, spec), dev_y, cfg.dev_sizes, cfg.set_names(),
-                                         cfg.calibrate)
+    # dev_p is from the exported weights (the last, or their average): no further pass.
+    cfg.smile_offset = calibrated_offset(dev_p, dev_y, cfg.dev_sizes, cfg.set_names(), cfg.calibrate)
     export(net, spec, cfg)
     figures["total_seconds"] = time.time() - t0
     log.info("exported %s in %s; total %.0fs", cfg.prefix, cfg.out, figures["total_seconds"])

@@ -4,16 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 DATA ?= ../shared/data
 SAMPLE := tests/fixtures/hamilton-audience-640x360.mp4
-# The modules the DeepLens Lambda imports; they must run on Python 3.7.
-LAMBDA_MODULES := lambda_package reaction/__init__.py reaction/types.py reaction/preprocess.py \
-	reaction/detector.py reaction/tracker.py reaction/smile.py reaction/laughs.py reaction/sinks.py \
-	reaction/pipeline.py reaction/annotate.py reaction/sources.py reaction/schema.py
 
-.PHONY: install demo test vermin lambda clean
+.PHONY: install demo test mosquitto check vermin lambda clean
 
-$(BIN)/reaction: setup.cfg pyproject.toml constraints.txt
+$(BIN)/reaction: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q -c constraints.txt -e '.[test]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[test,bench]'
+	# norfair pins filterpy<2, which the library does not use: without its dependencies.
+	$(BIN)/pip install -q -c constraints.txt --no-deps norfair
 	touch $@
 
 install: $(BIN)/reaction
@@ -22,10 +20,20 @@ demo: install
 	$(BIN)/reaction analyze $(SAMPLE) --out out/demo --annotate out/demo/annotated.mp4
 	@echo "outputs: out/demo/events.jsonl tracks.csv smiles.csv summary.json annotated.mp4"
 
-vermin: install
-	$(BIN)/vermin --target=3.7- --no-tips --violations -q $(wildcard $(LAMBDA_MODULES))
+# The IoT tests run a real broker: installed here when missing, or one line saying what to install.
+mosquitto:
+	@tests/ensure-mosquitto.sh
 
-test: install vermin
+# Lint, format and types over the package; Python 3.7 over what the DeepLens Lambda imports.
+check: install vermin
+	$(BIN)/ruff check reaction
+	$(BIN)/ruff format --check reaction
+	$(BIN)/mypy
+
+vermin: install
+	$(BIN)/vermin --target=3.7- --no-tips --violations -q $$($(BIN)/python lambda_package/build.py --list-modules)
+
+test: install mosquitto check
 	REACTION_DATA=$(DATA) $(BIN)/python -m pytest -q
 
 lambda: install

@@ -32,7 +32,8 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 from mosquitto import MOSQUITTO, Broker, Certs, config_dict  # noqa: E402
 
-from reaction.iot import IotConfig, IotSink  # noqa: E402
+from reaction.iot.config import IotConfig
+from reaction.iot.sink import IotSink  # noqa: E402
 from reaction.types import LaughEvent  # noqa: E402
 
 
@@ -84,7 +85,7 @@ def run_stream(broker: Broker, workdir: str, name: str, n: int, sync: str, group
     deadline = time.monotonic() + 15
     while not sink.connected and time.monotonic() < deadline:
         time.sleep(0.01)
-    from reaction.schema import event_id
+    from reaction.iot.schema import event_id
 
     t0 = time.perf_counter()
     for start in range(0, n, group):

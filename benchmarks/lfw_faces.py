@@ -209,7 +209,7 @@ def _alone(photo: Photo, size: int) -> Tuple[np.ndarray, float]:
 
 def detected_alone(cascade: cv2.CascadeClassifier, photo: Photo, size: int) -> bool:
     """Haar finds this photograph at this size, where the GT box says it is."""
-    from reaction.detector import box_iou
+    from reaction.boxes import box_iou
 
     canvas, c = _alone(photo, size)
     gt = placement_box(c, c, size)

@@ -40,7 +40,7 @@ def crops_from_fixture(spec, n: int) -> np.ndarray:
 
 
 def measure(model_dir: str, batch: int, repeat: int) -> dict:
-    from reaction.netarch import cost
+    from reaction.training.architectures import cost
     from reaction.smile import SmileNet
 
     net = SmileNet.load(model_dir)

@@ -325,7 +325,8 @@ def _envelope(t: float, start: float, ramp: float, hold: float) -> float:
 
 def detection_check(audience: Audience, every: int = 25) -> dict:
     """Haar (pipeline settings) on every ``every``-th frame against the visible GT boxes."""
-    from reaction.detector import DetectorConfig, FaceDetector, box_iou
+    from reaction.boxes import box_iou
+    from reaction.detector import DetectorConfig, FaceDetector
 
     detector = FaceDetector(DetectorConfig())
     hits = n_gt = n_det = 0

@@ -3,9 +3,12 @@
 The zip holds, at its root:
 
 * the Lambda (``reaction_lambda.py`` and its helpers in ``lambda_package/``);
-* the ``reaction`` package, with the Haar cascade in ``reaction/cascades/``
-  (older device OpenCV builds lack ``cv2.data``; the detector looks there);
-* ``models/`` (smile-net symbol, weights and input spec);
+* the modules of the ``reaction`` package that the Lambda imports, found by
+  following its imports (:func:`lambda_modules`), so none of
+  ``reaction/training/`` or ``reaction/cli/``;
+* the Haar cascade in ``reaction/cascades/`` (older device OpenCV builds lack
+  ``cv2.data``; the detector looks there);
+* the shipped smile-net in ``reaction/models/`` (symbol, weights, input spec);
 * the dependencies the device lacks, unpacked from wheels for CPython 3.7 on
   manylinux x86_64 (``pip download --only-binary=:all:``).
 
@@ -14,6 +17,7 @@ are not bundled. Wheels are cached in ``--wheel-dir``; ``--offline`` builds
 from that folder alone.
 """
 import argparse
+import ast
 import email.parser
 import os
 import re
@@ -27,7 +31,10 @@ sys.path.insert(0, ROOT)
 
 from reaction.detector import DEFAULT_CASCADE, cascade_path  # noqa: E402
 from reaction.preprocess import model_paths  # noqa: E402
+from reaction.smile import DEFAULT_MODEL_DIR  # noqa: E402
 from reaction.types import ReactionError  # noqa: E402
+
+PACKAGE = "reaction"
 
 #: What the Lambda imports that the device does not provide, pinned to the
 #: last releases with CPython 3.7 wheels. filterpy and scipy: the tracker;
@@ -47,6 +54,65 @@ PLATFORM_ARGS = ("--platform", "manylinux2014_x86_64", "--python-version", "37",
 # Never imported at run time; dropping them keeps the package under Lambda's upload limit.
 _SKIP_PARTS = ("__pycache__", "tests")
 _EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: the same inputs give the same zip
+
+
+def lambda_files(here: str = HERE) -> list:
+    """The Lambda's own modules: every ``.py`` of ``lambda_package/`` but this script."""
+    return sorted(os.path.join(here, n) for n in os.listdir(here) if n.endswith(".py") and n != "build.py")
+
+
+def _module_file(root: str, module: str):
+    """``reaction/a/b.py`` or ``reaction/a/b/__init__.py`` for ``reaction.a.b``, or None."""
+    base = os.path.join(root, *module.split("."))
+    for path in (base + ".py", os.path.join(base, "__init__.py")):
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def _imported_modules(path: str, module: str) -> set:
+    """Modules of the package that a file imports anywhere (function-level imports too)."""
+    with open(path) as f:
+        tree = ast.parse(f.read(), path)
+    package = module if path.endswith("__init__.py") else module.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[:len(parts) - node.level + 1] + ([node.module] if node.module else []))
+            else:
+                base = node.module or ""
+            found.add(base)
+            # ``from . import datasets`` names a module, ``from .types import Box`` a name in one.
+            found.update(base + "." + a.name for a in node.names)
+    return {m for m in found if m == PACKAGE or m.startswith(PACKAGE + ".")}
+
+
+def lambda_modules(root: str = ROOT) -> list:
+    """Every file of the ``reaction`` package that the Lambda imports, directly or not.
+
+    Follows the imports from the Lambda's modules; importing ``reaction.a.b``
+    also runs ``reaction/__init__.py`` and ``reaction/a/__init__.py``.
+    """
+    todo = [(path, "") for path in lambda_files(os.path.join(root, "lambda_package"))]
+    seen = {}  # module -> file
+    while todo:
+        path, module = todo.pop()
+        for name in _imported_modules(path, module):
+            parts = name.split(".")
+            for k in range(1, len(parts) + 1):
+                sub = ".".join(parts[:k])
+                if sub in seen:
+                    continue
+                file = _module_file(root, sub)
+                if file is None:
+                    continue  # a name inside a module, not a module
+                seen[sub] = file
+                todo.append((file, sub))
+    return sorted(seen.values())
 
 
 def download_wheels(requirements, wheel_dir: str, offline: bool = False) -> list:
@@ -115,20 +181,20 @@ def check_models(models_dir: str) -> tuple:
     return model_files
 
 
-def build_zip(out: str, wheels, models_dir: str = os.path.join(ROOT, "models")) -> dict:
+def build_zip(out: str, wheels, models_dir: str = DEFAULT_MODEL_DIR) -> dict:
     """Write the package; returns ``{top-level entry: [files, bytes]}``."""
     model_files = check_models(models_dir)
     entries = {}  # arcname -> (data, executable)
-    for name in sorted(os.listdir(HERE)):
-        if name.endswith(".py") and name != "build.py":
-            entries[name] = (_read(os.path.join(HERE, name)), False)
-    pkg = os.path.join(ROOT, "reaction")
-    for name in sorted(os.listdir(pkg)):
-        if name.endswith(".py") or name == "py.typed":
-            entries["reaction/" + name] = (_read(os.path.join(pkg, name)), False)
+    for path in lambda_files():
+        entries[os.path.basename(path)] = (_read(path), False)
+    for path in lambda_modules():
+        entries[os.path.relpath(path, ROOT).replace(os.sep, "/")] = (_read(path), False)
+    entries["reaction/py.typed"] = (b"", False)
     entries["reaction/cascades/" + DEFAULT_CASCADE] = (_read(cascade_path(DEFAULT_CASCADE)), False)
+    # Where the smile stage looks by default (reaction.smile.DEFAULT_MODEL_DIR).
+    models = os.path.relpath(DEFAULT_MODEL_DIR, ROOT).replace(os.sep, "/")
     for path in model_files:
-        entries["models/" + os.path.basename(path)] = (_read(path), False)
+        entries[models + "/" + os.path.basename(path)] = (_read(path), False)
     for wheel in wheels:
         with zipfile.ZipFile(wheel) as w:
             for info in w.infolist():
@@ -170,10 +236,15 @@ def main(argv=None) -> int:
     p.add_argument("--wheel-dir", default=os.path.join(ROOT, "build", "wheels-cp37"),
                    help="where the CPython 3.7 wheels are downloaded and cached")
     p.add_argument("--offline", action="store_true", help="use only wheels already in --wheel-dir")
-    p.add_argument("--models", default=os.path.join(ROOT, "models"), help="smile-net folder to ship")
+    p.add_argument("--models", default=DEFAULT_MODEL_DIR, help="smile-net folder to ship")
+    p.add_argument("--list-modules", action="store_true",
+                   help="print the files the Lambda runs (its own and the package's) and exit")
     p.add_argument("--skip", action="append", default=[], metavar="NAME",
                    help="do not bundle this dependency (e.g. scipy, if the device image has it)")
     args = p.parse_args(argv)
+    if args.list_modules:
+        print("\n".join(os.path.relpath(f, ROOT) for f in lambda_files() + lambda_modules()))
+        return 0
     try:
         skip = {_norm(s) for s in args.skip}
         unknown = skip - {_norm(r.split("==")[0]) for r in DEPENDENCIES}

@@ -8,7 +8,7 @@ Greengrass client), ``sleep`` and ``clock``.
 
 Messages on ``$aws/things/<thing>/infer``:
 
-* laugh events: ``reaction.schema.MESSAGE_SCHEMA``, one event per message,
+* laugh events: ``reaction.iot.schema.MESSAGE_SCHEMA``, one event per message,
   byte for byte what the IoT sink sends;
 * heartbeats and status lines: :data:`STATUS_SCHEMA` below.
 """
@@ -21,7 +21,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from reaction.annotate import draw_viewers
-from reaction.schema import EVENT_SCHEMA, SCHEMA_VERSION, batch_payload, encode_event, event_message, format_wall_time
+from reaction.iot.schema import EVENT_SCHEMA, SCHEMA_VERSION, batch_payload, encode_event, event_message, format_wall_time
 from reaction.types import Frame, LaughEvent, ReactionError
 
 log = logging.getLogger(__name__)

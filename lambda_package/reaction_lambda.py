@@ -34,7 +34,7 @@ from device_loop import AwscamBackend, DeviceLoop, EventSink, Messenger
 from mjpeg_fifo import DEFAULT_FIFO, LatestFrameFifo
 from reaction.pipeline import ReactionPipeline, profile_config
 from reaction.preprocess import InputSpec, model_paths
-from reaction.schema import check_id, deeplens_topic
+from reaction.iot.schema import check_id, deeplens_topic
 from reaction.smile import DEFAULT_MODEL_DIR, MXNetBackend, SmileNet
 from reaction.types import ReactionError
 

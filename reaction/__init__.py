@@ -2,7 +2,12 @@
 
 frames -> Haar face detection -> Kalman/Hungarian tracking -> smile-net per
 viewer -> temporal smoothing -> laugh events -> sinks.
+
+The run-time stages are the modules at the top of the package, one per stage;
+IoT delivery is :mod:`reaction.iot`, model training :mod:`reaction.training`
+and the command line :mod:`reaction.cli`. The names below are the public API.
 """
+
 import os
 
 # Before numpy and mxnet load. The tracker does many tiny matrix products and
@@ -15,6 +20,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 # stderr for every batch size; a user's terminal does not need it.
 os.environ.setdefault("MXNET_SUBGRAPH_VERBOSE", "0")
 
+from .analysis import Analysis, analyze
+from .boxes import box_iou, iou_matrix, merge_boxes
 from .detector import DetectorConfig, FaceDetector
 from .laughs import LaughSmoother, SmootherConfig
 from .pipeline import PROFILES, PipelineConfig, ReactionPipeline, profile_config
@@ -23,14 +30,43 @@ from .sinks import JsonlSink, ListSink, Sink
 from .smile import MXNetBackend, SmileNet
 from .sources import CameraSource, ImageFolderSource, VideoSource, open_source
 from .tracker import TrackerConfig, ViewerTracker
-from .types import Detection, Frame, FrameResult, LaughEvent, ReactionError, Track
+from .types import ConfigError, Detection, Frame, FrameResult, LaughEvent, ReactionError, Track, TrackState
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "CameraSource", "Detection", "DetectorConfig", "FaceDetector", "Frame", "FrameResult",
-    "ImageFolderSource", "InputSpec", "JsonlSink", "LaughEvent", "LaughSmoother", "ListSink",
-    "MXNetBackend", "PROFILES", "PipelineConfig", "ReactionError", "ReactionPipeline", "Sink",
-    "SmileNet", "SmootherConfig", "Track", "TrackerConfig", "VideoSource", "ViewerTracker",
-    "crop_faces", "open_source", "profile_config",
+    "Analysis",
+    "CameraSource",
+    "ConfigError",
+    "Detection",
+    "DetectorConfig",
+    "FaceDetector",
+    "Frame",
+    "FrameResult",
+    "ImageFolderSource",
+    "InputSpec",
+    "JsonlSink",
+    "LaughEvent",
+    "LaughSmoother",
+    "ListSink",
+    "MXNetBackend",
+    "PROFILES",
+    "PipelineConfig",
+    "ReactionError",
+    "ReactionPipeline",
+    "Sink",
+    "SmileNet",
+    "SmootherConfig",
+    "Track",
+    "TrackState",
+    "TrackerConfig",
+    "VideoSource",
+    "ViewerTracker",
+    "analyze",
+    "box_iou",
+    "crop_faces",
+    "iou_matrix",
+    "merge_boxes",
+    "open_source",
+    "profile_config",
 ]

@@ -1,4 +1,5 @@
 """Drawing viewers on frames, for ``--annotate`` and the DeepLens live view."""
+
 from typing import Optional
 
 import cv2
@@ -34,7 +35,7 @@ class AnnotatedVideo:
         self.path = path
         self._writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), fps or 25.0, size)
         if not self._writer.isOpened():
-            raise ReactionError("--annotate {}: cannot write video".format(path))
+            raise ReactionError("{}: cannot write the annotated video".format(path))
 
     def write(self, image: np.ndarray, result: FrameResult) -> None:
         self._writer.write(draw_viewers(image, result, copy=False))

@@ -1,4 +1,5 @@
 """Face detection with OpenCV's shipped Haar cascades."""
+
 import os
 import threading
 from dataclasses import dataclass
@@ -7,7 +8,8 @@ from typing import List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from .types import Box, Detection, ReactionError
+from .boxes import merge_boxes
+from .types import Box, ConfigError, Detection, ReactionError
 
 DEFAULT_CASCADE = "haarcascade_frontalface_alt.xml"
 
@@ -61,17 +63,22 @@ class DetectorConfig:
 
     def validate(self) -> None:
         if not self.scale_factor > 1.0:
-            raise ReactionError("--scale-factor must be > 1.0, got {}".format(self.scale_factor))
+            raise ConfigError("DetectorConfig", "scale_factor must be > 1.0, got {}".format(self.scale_factor))
         if self.min_neighbors < 0:
-            raise ReactionError("--min-neighbors must be >= 0, got {}".format(self.min_neighbors))
+            raise ConfigError("DetectorConfig", "min_neighbors must be >= 0, got {}".format(self.min_neighbors))
         if self.min_size < 1:
-            raise ReactionError("--min-face must be >= 1, got {}".format(self.min_size))
+            raise ConfigError("DetectorConfig", "min_size must be >= 1, got {}".format(self.min_size))
         if self.max_size is not None and self.max_size < self.min_size:
-            raise ReactionError("--max-face must be >= --min-face")
+            raise ConfigError(
+                "DetectorConfig", "max_size must be >= min_size, got {} and {}".format(self.max_size, self.min_size)
+            )
         if self.region_face_px < 20:
-            raise ReactionError("region_face_px must be >= 20 (the cascade window), got {}".format(self.region_face_px))
+            raise ConfigError(
+                "DetectorConfig",
+                "region_face_px must be >= 20 (the cascade window), got {}".format(self.region_face_px),
+            )
         if self.detect_width is not None and self.detect_width < 32:
-            raise ReactionError("--detect-width must be >= 32, got {}".format(self.detect_width))
+            raise ConfigError("DetectorConfig", "detect_width must be >= 32, got {}".format(self.detect_width))
 
 
 class FaceDetector:
@@ -141,8 +148,7 @@ class FaceDetector:
         found = self._run(grey, min_px, max_px, neighbours, step)
         return [Detection(box=(x * factor, y * factor, w * factor, h * factor)) for x, y, w, h in found]
 
-    def _detect_regions(self, image: np.ndarray, regions: Sequence[Box], lo: float, hi: Optional[float],
-                        step: float):
+    def _detect_regions(self, image: np.ndarray, regions: Sequence[Box], lo: float, hi: Optional[float], step: float):
         # Each region is cut from the full frame and shrunk on its own so that
         # the smallest expected face is ``region_face_px``: the cascade runs on
         # a few thousand pixels, and only the region is converted to grey.
@@ -156,8 +162,9 @@ class FaceDetector:
             patch = image[y0:y1, x0:x1]
             s = min(1.0, self.config.region_face_px / float(max(lo, 1.0)))
             if s < 1.0:
-                patch = cv2.resize(patch, (max(1, int((x1 - x0) * s)), max(1, int((y1 - y0) * s))),
-                                   interpolation=cv2.INTER_AREA)
+                patch = cv2.resize(
+                    patch, (max(1, int((x1 - x0) * s)), max(1, int((y1 - y0) * s))), interpolation=cv2.INTER_AREA
+                )
             if patch.ndim == 3:
                 patch = cv2.cvtColor(patch, cv2.COLOR_BGRA2GRAY if patch.shape[2] == 4 else cv2.COLOR_BGR2GRAY)
             patch = cv2.equalizeHist(patch)
@@ -180,22 +187,3 @@ class FaceDetector:
         # finish, and new viewers get ids in detection order: sorting top to
         # bottom, left to right gives the same ids for the same video every run.
         return found[np.lexsort((found[:, 0], found[:, 1]))]
-
-
-def merge_boxes(boxes: Sequence[Box], iou_threshold: float = 0.3) -> List[Box]:
-    """Drop boxes that overlap an earlier, larger one (regions may overlap)."""
-    kept: List[Box] = []
-    for b in sorted(boxes, key=lambda b: -b[2] * b[3]):
-        if all(box_iou(b, k) < iou_threshold for k in kept):
-            kept.append(b)
-    return kept
-
-
-def box_iou(a: Box, b: Box) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    iw = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
-    ih = max(0.0, min(ay + ah, by + bh) - max(ay, by))
-    inter = iw * ih
-    union = aw * ah + bw * bh - inter
-    return inter / union if union > 0 else 0.0

@@ -7,11 +7,12 @@ starts when the smoothed value reaches ``on_threshold`` and ends when it falls
 below ``off_threshold`` (hysteresis: one wobbly laugh is one event). Events
 shorter than ``min_duration_s`` are not reported.
 """
+
 import math
 from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional
 
-from .types import LaughEvent, ReactionError
+from .types import ConfigError, LaughEvent
 
 
 @dataclass(frozen=True)
@@ -30,24 +31,27 @@ class SmootherConfig:
 
     def validate(self) -> None:
         if self.tau_s < 0:
-            raise ReactionError("--tau must be >= 0 seconds, got {}".format(self.tau_s))
+            raise ConfigError("SmootherConfig", "tau_s must be >= 0 seconds, got {}".format(self.tau_s))
         if not 0.0 <= self.off_threshold <= self.on_threshold <= 1.0:
-            raise ReactionError(
-                "--laugh-off must be <= --laugh-on, both in [0, 1]; got {} and {}".format(
+            raise ConfigError(
+                "SmootherConfig",
+                "off_threshold must be <= on_threshold, both in [0, 1]; got {} and {}".format(
                     self.off_threshold, self.on_threshold
-                )
+                ),
             )
         if self.min_duration_s < 0:
-            raise ReactionError("--min-laugh must be >= 0 seconds, got {}".format(self.min_duration_s))
+            raise ConfigError(
+                "SmootherConfig", "min_duration_s must be >= 0 seconds, got {}".format(self.min_duration_s)
+            )
 
 
 class _ViewerState:
     __slots__ = ("level", "last_s", "start_s", "end_s", "peak", "total", "n")
 
     def __init__(self) -> None:
-        self.level = None  # type: Optional[float]
+        self.level: Optional[float] = None
         self.last_s = 0.0
-        self.start_s = None  # type: Optional[float]  # set while a laugh is open
+        self.start_s: Optional[float] = None  # set while a laugh is open
         self.end_s = 0.0
         self.peak = 0.0
         self.total = 0.0
@@ -66,7 +70,7 @@ class LaughSmoother:
     def __init__(self, config: SmootherConfig = SmootherConfig()) -> None:
         config.validate()
         self.config = config
-        self._viewers = {}  # type: Dict[int, _ViewerState]
+        self._viewers: Dict[int, _ViewerState] = {}
 
     def level(self, viewer_id: int) -> Optional[float]:
         """Current smoothed P(smile) of a viewer, or ``None`` if never seen."""

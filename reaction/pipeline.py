@@ -6,22 +6,24 @@ smoother, events to the sinks. It also decides *when* the expensive full-frame
 detection runs (see :class:`PipelineConfig`); between full scans, faces are
 re-found only in small regions around the tracks.
 """
+
 import collections
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Any, Deque, Dict, Generator, Iterable, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
-from .detector import DetectorConfig, FaceDetector, merge_boxes
+from .boxes import merge_boxes
+from .detector import DetectorConfig, FaceDetector
 from .laughs import LaughSmoother, SmootherConfig
 from .preprocess import as_bgr
 from .sinks import Sink
 from .smile import SmileNet
 from .tracker import TrackerConfig, ViewerTracker
-from .types import Box, Detection, Frame, FrameResult, LaughEvent, ReactionError
+from .types import Box, ConfigError, Detection, Frame, FrameResult, LaughEvent, ReactionError, TrackState
 
 log = logging.getLogger(__name__)
 
@@ -85,24 +87,28 @@ class PipelineConfig:
 
     def validate(self) -> None:
         if self.full_scan_every < 1:
-            raise ReactionError("--full-scan-every must be >= 1, got {}".format(self.full_scan_every))
+            raise ConfigError("PipelineConfig", "full_scan_every must be >= 1, got {}".format(self.full_scan_every))
         if self.region_every < 1:
-            raise ReactionError("region_every must be >= 1, got {}".format(self.region_every))
+            raise ConfigError("PipelineConfig", "region_every must be >= 1, got {}".format(self.region_every))
         if self.cut_threshold < 0:
-            raise ReactionError("cut_threshold must be >= 0, got {}".format(self.cut_threshold))
+            raise ConfigError("PipelineConfig", "cut_threshold must be >= 0, got {}".format(self.cut_threshold))
         if self.region_scale < 1.0:
-            raise ReactionError("region_scale must be >= 1, got {}".format(self.region_scale))
+            raise ConfigError("PipelineConfig", "region_scale must be >= 1, got {}".format(self.region_scale))
         if not 0.0 < self.region_band[0] < self.region_band[1]:
-            raise ReactionError("region_band must be (min, max) with 0 < min < max, got {}".format(self.region_band))
+            raise ConfigError(
+                "PipelineConfig", "region_band must be (min, max) with 0 < min < max, got {}".format(self.region_band)
+            )
         if self.periodic_scan is not None and not (self.periodic_scan[0] > 1.0 and self.periodic_scan[1] >= 0):
-            raise ReactionError("periodic_scan must be (scale step > 1, min neighbours >= 0), got {}".format(
-                self.periodic_scan))
+            raise ConfigError(
+                "PipelineConfig",
+                "periodic_scan must be (scale step > 1, min neighbours >= 0), got {}".format(self.periodic_scan),
+            )
         if not 0.0 <= self.min_face_frac < 1.0:
-            raise ReactionError("min_face_frac must be in [0, 1), got {}".format(self.min_face_frac))
+            raise ConfigError("PipelineConfig", "min_face_frac must be in [0, 1), got {}".format(self.min_face_frac))
         for name in ("scan_scale_factor", "region_scale_factor"):
             value = getattr(self, name)
             if value is not None and not value > 1.0:
-                raise ReactionError("{} must be > 1.0, got {}".format(name, value))
+                raise ConfigError("PipelineConfig", "{} must be > 1.0, got {}".format(name, value))
         self.detector.validate()
         self.tracker.validate()
         self.smoother.validate()
@@ -114,12 +120,25 @@ class PipelineConfig:
 # about 60% of the time of a first or cut scan (step 1.1, 5 neighbours), and
 # kept every viewer on the three benchmark clips; with 3 neighbours the sample
 # clip lost one of its four viewers.
-PROFILES = {
+PROFILES: Dict[str, Dict[str, Any]] = {
     "accurate": dict(full_scan_every=1, detect_width=None, min_face_frac=0.0, region_redetect=False),
-    "balanced": dict(full_scan_every=50, detect_width=1280, min_face_frac=0.04, region_redetect=True,
-                     region_every=2, periodic_scan=(1.2, 2)),
-    "fast": dict(full_scan_every=100, detect_width=960, min_face_frac=0.04, region_redetect=True,
-                 region_every=3, regions_per_frame=4, periodic_scan=(1.2, 2)),
+    "balanced": dict(
+        full_scan_every=50,
+        detect_width=1280,
+        min_face_frac=0.04,
+        region_redetect=True,
+        region_every=2,
+        periodic_scan=(1.2, 2),
+    ),
+    "fast": dict(
+        full_scan_every=100,
+        detect_width=960,
+        min_face_frac=0.04,
+        region_redetect=True,
+        region_every=3,
+        regions_per_frame=4,
+        periodic_scan=(1.2, 2),
+    ),
 }
 
 
@@ -130,7 +149,7 @@ def profile_config(name: str, **overrides) -> PipelineConfig:
     directly, as may any :class:`PipelineConfig` field.
     """
     if name not in PROFILES:
-        raise ReactionError("--profile must be one of {}, got {!r}".format(", ".join(PROFILES), name))
+        raise ConfigError("profile_config", "profile must be one of {}, got {!r}".format(", ".join(PROFILES), name))
     settings = dict(PROFILES[name], **overrides)
     det = {k: v for k, v in settings.items() if k in DetectorConfig.__dataclass_fields__}
     rest = {k: v for k, v in settings.items() if k not in det}
@@ -157,13 +176,13 @@ class ReactionPipeline:
         self.smile_net = smile_net if smile_net is not None else SmileNet.load(config.model_dir)
         self.smoother = LaughSmoother(config.smoother)
         self.sinks = list(sinks)
-        self.events = []  # type: List[LaughEvent]
-        self.timings = {s: 0.0 for s in STAGES}  # type: Dict[str, float]
+        self.events: List[LaughEvent] = []
+        self.timings: Dict[str, float] = dict.fromkeys(STAGES, 0.0)
         self.frames = 0
         self.bad_frames = 0
-        self._visible = set()  # type: set
-        self._since_scan = None  # type: Optional[int]
-        self._thumb = None  # type: Optional[np.ndarray]
+        self._visible: Set[int] = set()
+        self._since_scan: Optional[int] = None
+        self._thumb: Optional[np.ndarray] = None
         self._region_turn = 0
         self._region_credit = 0.0
 
@@ -172,16 +191,18 @@ class ReactionPipeline:
 
         ``"first"``, ``"cut"`` (a shot change) or ``"periodic"`` (every k-th frame).
         """
-        if self._since_scan is None:
-            reason = "first"  # type: Optional[str]
-        elif self._since_scan + 1 >= self.config.full_scan_every:
+        since = self._since_scan
+        reason: Optional[str]
+        if since is None:
+            reason = "first"
+        elif since + 1 >= self.config.full_scan_every:
             reason = "periodic"
         else:
             reason = None
         cuts = self.config.cut_threshold and self.config.full_scan_every > 1
         if cuts and self._is_cut(image) and reason != "first":
             reason = "cut"
-        self._since_scan = 0 if reason else self._since_scan + 1
+        self._since_scan = 0 if reason or since is None else since + 1
         return reason
 
     def _is_cut(self, image: np.ndarray) -> bool:
@@ -203,8 +224,9 @@ class ReactionPipeline:
         step, neighbours = cfg.scan_scale_factor, None
         if reason == "periodic" and cfg.periodic_scan is not None:
             step, neighbours = cfg.periodic_scan
-        return self.detector.detect(image, size_band=(lo, cfg.detector.max_size), scale_factor=step,
-                                    min_neighbors=neighbours)
+        return self.detector.detect(
+            image, size_band=(lo, cfg.detector.max_size), scale_factor=step, min_neighbors=neighbours
+        )
 
     def _timed_scan(self, image: np.ndarray, reason: str) -> List[Detection]:
         start = time.perf_counter()
@@ -221,7 +243,7 @@ class ReactionPipeline:
         the band still follows someone leaning in or out.
         """
         cfg = self.config
-        live = [t for t in self.tracker.tracks if t.state != "lost"]
+        live = [t for t in self.tracker.tracks if t.state is not TrackState.LOST]
         if not cfg.region_redetect or not live:
             return None
         # Staggered: every tentative track (a missed pass deletes it), then the
@@ -229,8 +251,8 @@ class ReactionPipeline:
         # at most ``regions_per_frame`` per frame; a confirmed viewer not looked
         # at on this frame just coasts on its filter. The fractional credit
         # makes one viewer alternate frames, and five take 2, 3, 2, 3...
-        tentative = [t for t in live if t.state == "tentative"]
-        confirmed = [t for t in live if t.state == "confirmed"]
+        tentative = [t for t in live if t.state is TrackState.TENTATIVE]
+        confirmed = [t for t in live if t.state is TrackState.CONFIRMED]
         self._region_credit += len(confirmed) / float(cfg.region_every)
         budget = int(self._region_credit)
         if cfg.regions_per_frame:
@@ -243,15 +265,19 @@ class ReactionPipeline:
             self._region_turn += budget
         if not tentative and not confirmed:
             return None
-        found = []  # type: List[Box]
+        found: List[Box] = []
         for t in tentative + confirmed:
             x, y, w, h = t.box
             side = max(w, h)
             grow = side * (cfg.region_scale - 1.0) / 2.0
             region = (x - grow, y - grow, side + 2 * grow, side + 2 * grow)
             band = (max(cfg.detector.min_size, cfg.region_band[0] * side), cfg.region_band[1] * side)
-            found.extend(d.box for d in self.detector.detect(image, regions=[region], size_band=band,
-                                                             scale_factor=cfg.region_scale_factor))
+            found.extend(
+                d.box
+                for d in self.detector.detect(
+                    image, regions=[region], size_band=band, scale_factor=cfg.region_scale_factor
+                )
+            )
         return [Detection(box=b) for b in merge_boxes(found)]
 
     def process(self, frame: Frame, scan=SCHEDULE) -> FrameResult:
@@ -268,7 +294,7 @@ class ReactionPipeline:
         if scan is SCHEDULE:
             reason = self._plan_scan(image)
             scan = self._scan(image, reason) if reason else None
-        detections = scan if scan is not None else self._redetect(image)  # type: Optional[List[Detection]]
+        detections: Optional[List[Detection]] = scan if scan is not None else self._redetect(image)
         t1 = clock()
         if detections is not None:
             tracks = self.tracker.update(detections, t)
@@ -294,8 +320,14 @@ class ReactionPipeline:
             self.timings[name] += dt
         self.frames += 1
         return FrameResult(
-            index=frame.index, time_s=t, tracks=tracks, p_smile=p_smile, smiling=smiling,
-            events=events, shape=(image.shape[0], image.shape[1]), image=image,
+            index=frame.index,
+            time_s=t,
+            tracks=tracks,
+            p_smile=p_smile,
+            smiling=smiling,
+            events=events,
+            shape=(image.shape[0], image.shape[1]),
+            image=image,
         )
 
     def _emit(self, events: List[LaughEvent]) -> None:
@@ -304,7 +336,7 @@ class ReactionPipeline:
             for sink in self.sinks:
                 sink.emit(ev)
 
-    def run(self, frames: Iterable[Frame]) -> Iterator[FrameResult]:
+    def run(self, frames: Iterable[Frame]) -> Generator[FrameResult, None, None]:
         """Process a stream. A bad frame is logged, counted and skipped.
 
         Full-frame scans run on a worker thread (OpenCV releases the GIL)
@@ -313,7 +345,8 @@ class ReactionPipeline:
         order, so results are identical to calling :meth:`process` per frame.
         """
         pool = ThreadPoolExecutor(1, thread_name_prefix="reaction-detect") if self.config.threaded else None
-        held = collections.deque()  # (frame, future of the full scan or None)
+        # (frame, future of the full scan or None)
+        held: "Deque[Tuple[Frame, Optional[Future[List[Detection]]]]]" = collections.deque()
         max_held = 2 * self.config.full_scan_every
         try:
             for frame in frames:
@@ -340,7 +373,7 @@ class ReactionPipeline:
                 pool.shutdown(wait=True)
             self.finish()
 
-    def _process_held(self, item) -> FrameResult:
+    def _process_held(self, item: "Tuple[Frame, Optional[Future[List[Detection]]]]") -> FrameResult:
         frame, future = item
         return self.process(frame, scan=None if future is None else future.result())
 

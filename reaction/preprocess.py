@@ -5,6 +5,7 @@ weights, and is read into :class:`InputSpec`. :func:`crop_faces` is the single
 function that turns frame + boxes into the network's input tensor; training
 calls it too, so what the model sees in training is what it sees on video.
 """
+
 import json
 import os
 from dataclasses import dataclass
@@ -72,9 +73,9 @@ class InputSpec:
                 classes=tuple(raw["classes"]),
             )
         except FileNotFoundError:
-            raise ReactionError("{}: model spec file not found".format(path))
+            raise ReactionError("{}: model spec file not found".format(path)) from None
         except (ValueError, KeyError, TypeError) as e:
-            raise ReactionError("{}: malformed model spec ({})".format(path, e))
+            raise ReactionError("{}: malformed model spec ({})".format(path, e)) from e
         if spec.channels not in ("grey", "bgr", "rgb") or "smile" not in spec.classes:
             raise ReactionError("{}: unsupported channels or no 'smile' class".format(path))
         return spec
@@ -117,7 +118,10 @@ def _crop_one(image: np.ndarray, box: Box, spec: InputSpec) -> np.ndarray:
         dtype=np.float64,
     )
     return cv2.warpAffine(
-        image, m, (spec.width, spec.height), flags=cv2.INTER_AREA if sx < 1 else cv2.INTER_LINEAR,
+        image,
+        m,
+        (spec.width, spec.height),
+        flags=cv2.INTER_AREA if sx < 1 else cv2.INTER_LINEAR,
         borderMode=cv2.BORDER_REPLICATE,
     )
 
@@ -138,9 +142,7 @@ def crop_faces(image: np.ndarray, boxes: Sequence[Box], spec: InputSpec) -> np.n
             else:
                 # Crop in colour then convert: far cheaper than converting the frame.
                 patch = _crop_one(image, box, spec)
-                patch = cv2.cvtColor(
-                    patch, cv2.COLOR_BGRA2GRAY if patch.shape[2] == 4 else cv2.COLOR_BGR2GRAY
-                )
+                patch = cv2.cvtColor(patch, cv2.COLOR_BGRA2GRAY if patch.shape[2] == 4 else cv2.COLOR_BGR2GRAY)
             out[i, 0] = patch
     else:
         bgr = as_bgr(image)

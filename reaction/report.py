@@ -1,9 +1,11 @@
 """Analysis outputs: tracks.csv, smiles.csv and summary.json.
 
 Frames are numbered from 1 in both CSV files, as MOTChallenge tools expect.
+Times are media seconds, rounded to the millisecond.
 The CSV rows are written as frames arrive, so memory does not grow with the
 length of the screening; only per-viewer and per-second counters are kept.
 """
+
 import csv
 import json
 import math
@@ -23,7 +25,7 @@ class ScreeningReport:
             self._tracks_f = open(os.path.join(out_dir, "tracks.csv"), "w", newline="")
             self._smiles_f = open(os.path.join(out_dir, "smiles.csv"), "w", newline="")
         except OSError as e:
-            raise ReactionError("{}: cannot write outputs ({})".format(out_dir, e.strerror))
+            raise ReactionError("{}: cannot write outputs ({})".format(out_dir, e.strerror)) from e
         self._tracks = csv.writer(self._tracks_f)
         self._smiles = csv.writer(self._smiles_f)
         self._smiles.writerow(["frame", "time_s", "viewer_id", "p_smile"])
@@ -45,7 +47,7 @@ class ScreeningReport:
                 [frame_no, tr.viewer_id, "%.2f" % x, "%.2f" % y, "%.2f" % w, "%.2f" % h, "%.4f" % conf, -1, -1, -1]
             )
         for vid, p in sorted(result.p_smile.items()):
-            self._smiles.writerow([frame_no, "%.4f" % result.time_s, vid, "%.4f" % p])
+            self._smiles.writerow([frame_no, "%.3f" % result.time_s, vid, "%.4f" % p])
             self._frames_seen[vid] = self._frames_seen.get(vid, 0) + 1
             self._first_s.setdefault(vid, result.time_s)
             self._last_s[vid] = result.time_s
@@ -68,8 +70,8 @@ class ScreeningReport:
                 "laughs": len(mine),
                 "laugh_s": round(sum(e.end_s - e.start_s for e in mine), 3),
                 "on_screen_s": round(self._frames_seen[vid] * period, 3),
-                "first_seen_s": self._first_s[vid],
-                "last_seen_s": self._last_s[vid],
+                "first_seen_s": round(self._first_s[vid], 3),
+                "last_seen_s": round(self._last_s[vid], 3),
             }
         # Laughing in second s means a laugh event of that viewer overlaps [s, s + 1).
         share = []
@@ -79,8 +81,12 @@ class ScreeningReport:
                 e.viewer_id for e in events if e.viewer_id in visible and e.start_s < sec + 1 and e.end_s >= sec
             }
             share.append(
-                {"second": sec, "visible": len(visible), "laughing": len(laughing),
-                 "share": round(len(laughing) / len(visible), 4)}
+                {
+                    "second": sec,
+                    "visible": len(visible),
+                    "laughing": len(laughing),
+                    "share": round(len(laughing) / len(visible), 4),
+                }
             )
         out = dict(extra)
         out.update({"viewers": viewers, "audience": share, "events": len(events)})

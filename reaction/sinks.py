@@ -1,26 +1,46 @@
-"""Where laugh events go. A sink has two calls: ``emit(event)`` and ``close()``."""
+"""Where laugh events go. A sink has two calls: ``emit(event)`` and ``close()``.
+
+Sinks are context managers, so that a ``with`` block closes them however it ends.
+"""
+
 import json
 import os
-from typing import IO, Optional
+from typing import IO, List, Optional
 
 from .types import LaughEvent, ReactionError
 
+try:
+    from typing import Protocol  # novermin: the except branch serves 3.7
+except ImportError:
+    # Python 3.7 (the DeepLens) has no typing.Protocol; there Sink is a plain
+    # class that documents the interface, and any object with its methods works.
+    Protocol = object  # type: ignore[assignment]
 
-class Sink:
-    """Receives every laugh event the pipeline closes, in order.
 
-    A base class to document the interface (``typing.Protocol`` needs Python
-    3.8 and the DeepLens runs 3.7); any object with these two methods works.
-    """
+class Sink(Protocol):
+    """Receives every laugh event the pipeline closes, in order."""
 
     def emit(self, event: LaughEvent) -> None:
-        raise NotImplementedError
+        """Take one event; a sink that cannot keep it raises rather than drop it."""
+
+    def close(self) -> None:
+        """Flush and release; no ``emit`` follows."""
+
+
+class _Closing:
+    """``with sink:`` closes the sink on the way out."""
 
     def close(self) -> None:
         raise NotImplementedError
 
+    def __enter__(self):
+        return self
 
-class JsonlSink:
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class JsonlSink(_Closing):
     """Appends one JSON object per laugh event to a file, flushed per event.
 
     Flushing each line means a crash mid-screening loses no closed event.
@@ -34,7 +54,7 @@ class JsonlSink:
             os.makedirs(parent, exist_ok=True)
             self._f: Optional[IO[str]] = open(path, "w")
         except OSError as e:
-            raise ReactionError("{}: cannot write events ({})".format(path, e.strerror))
+            raise ReactionError("{}: cannot write events ({})".format(path, e.strerror)) from e
 
     def emit(self, event: LaughEvent) -> None:
         assert self._f is not None, "emit after close"
@@ -48,11 +68,11 @@ class JsonlSink:
             self._f = None
 
 
-class ListSink:
+class ListSink(_Closing):
     """Keeps events in memory; for library users and tests."""
 
     def __init__(self) -> None:
-        self.events = []  # type: list
+        self.events: List[LaughEvent] = []
 
     def emit(self, event: LaughEvent) -> None:
         self.events.append(event)

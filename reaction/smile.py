@@ -6,9 +6,10 @@ float32 array to ``(N, classes)`` probabilities. The default backend runs the
 exported MXNet symbol on the CPU; the DeepLens Lambda plugs in one that runs
 the model optimised for the device GPU, with no copy of this logic.
 """
+
 import os
 import warnings
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -17,7 +18,8 @@ from .types import Box, ReactionError
 
 Backend = Callable[[np.ndarray], np.ndarray]
 
-DEFAULT_MODEL_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models")
+# The shipped model is package data, so an installed wheel has it too.
+DEFAULT_MODEL_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models")
 
 
 def _softmax(scores: np.ndarray) -> np.ndarray:
@@ -39,7 +41,7 @@ class MXNetBackend:
             with open(symbol_path) as f:
                 self._symbol = mx.sym.load_json(f.read())
         except Exception as e:  # MXNet raises its own MXNetError or ValueError
-            raise ReactionError("{}: corrupt model symbol ({})".format(symbol_path, _error_line(e)))
+            raise ReactionError("{}: corrupt model symbol ({})".format(symbol_path, _error_line(e))) from e
         try:
             with warnings.catch_warnings():
                 # "Cannot decide type for data": dtype comes with the first batch.
@@ -48,7 +50,7 @@ class MXNetBackend:
         except Exception as e:
             raise ReactionError(
                 "{} does not match {} or is corrupt ({})".format(params_path, symbol_path, _error_line(e))
-            )
+            ) from e
         # Inference runs on bound executors, not on the Gluon block: binding
         # lets MXNet fuse the graph for oneDNN, which the block's cached op
         # does not, and nearly halves the time per face (0.63 -> 0.38 ms on one
@@ -58,7 +60,7 @@ class MXNetBackend:
         aux_names = set(self._symbol.list_auxiliary_states())
         self._args = {n: v for n, v in params.items() if n not in aux_names}
         self._aux = {n: v for n, v in params.items() if n in aux_names}
-        self._executors = {}  # type: dict
+        self._executors: Dict[Tuple[int, ...], Any] = {}  # batch shape -> MXNet executor
         self._pool = None
 
     def _executor(self, shape):
@@ -79,8 +81,8 @@ class MXNetBackend:
 
 def _error_line(e: Exception) -> str:
     """The line of an MXNet error that says what went wrong (it wraps a C++ traceback)."""
-    lines = [l.strip() for l in str(e).strip().splitlines() if l.strip()]
-    useful = [l for l in lines if not l.startswith(("Traceback", "File ", "[bt]", "Stack trace"))]
+    lines = [line.strip() for line in str(e).strip().splitlines() if line.strip()]
+    useful = [line for line in lines if not line.startswith(("Traceback", "File ", "[bt]", "Stack trace"))]
     return (useful[-1] if useful else type(e).__name__)[:200]
 
 

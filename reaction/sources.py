@@ -4,12 +4,13 @@ Every source yields :class:`Frame` values with the media timestamp taken from
 the container (``CAP_PROP_POS_MSEC``), not computed from a nominal frame
 rate, so variable-frame-rate files and dropped frames keep true time.
 """
+
 import logging
 import os
 import queue
 import threading
 import time
-from typing import Iterable, Iterator, Optional, Union
+from typing import Any, Iterable, Iterator, Optional, Union
 
 import cv2
 import numpy as np
@@ -54,7 +55,7 @@ class VideoSource:
         if not ok or image is None:
             self._cap.release()
             raise ReactionError("{}: contains no decodable frames".format(path))
-        self._first = image  # type: Optional[np.ndarray]
+        self._first: Optional[np.ndarray] = image
 
     def __iter__(self) -> Iterator[Frame]:
         if self._first is None:
@@ -127,12 +128,10 @@ class ImageFolderSource:
 
     def __init__(self, path: str, fps: float = 25.0) -> None:
         if fps <= 0:
-            raise ReactionError("--fps must be > 0, got {}".format(fps))
+            raise ReactionError("fps must be > 0, got {}".format(fps))
         self.path = path
         self.fps = fps
-        self.files = sorted(
-            os.path.join(path, f) for f in os.listdir(path) if f.lower().endswith(IMAGE_EXTENSIONS)
-        )
+        self.files = sorted(os.path.join(path, f) for f in os.listdir(path) if f.lower().endswith(IMAGE_EXTENSIONS))
         if not self.files:
             raise ReactionError("{}: folder has no images".format(path))
         self.frame_count = len(self.files)
@@ -165,7 +164,7 @@ def prefetch(frames: Iterable[Frame], depth: int = 8) -> Iterator[Frame]:
     """
     if depth < 1:
         raise ReactionError("prefetch depth must be >= 1, got {}".format(depth))
-    ahead = queue.Queue(maxsize=depth)  # type: queue.Queue
+    ahead: "queue.Queue[Any]" = queue.Queue(maxsize=depth)  # frames, then _END or an exception
     stop = threading.Event()
 
     def decode() -> None:
@@ -218,4 +217,3 @@ def open_source(spec: Union[str, int], fps: Optional[float] = None) -> Source:
     if os.path.isdir(spec):
         return ImageFolderSource(spec, fps or 25.0)
     return VideoSource(spec)
-

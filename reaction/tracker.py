@@ -9,6 +9,7 @@ The shape follows SORT, with three changes an audience needs:
   back with the same id;
 * ids come from a counter owned by the tracker instance, never a class global.
 """
+
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
@@ -17,9 +18,10 @@ from filterpy.common import Q_discrete_white_noise
 from filterpy.kalman import KalmanFilter
 from scipy.optimize import linear_sum_assignment
 
-from .types import Box, Detection, ReactionError, Track
+from .boxes import iou_matrix
+from .types import Box, ConfigError, Detection, ReactionError, Track, TrackState
 
-TENTATIVE, CONFIRMED, LOST = "tentative", "confirmed", "lost"
+TENTATIVE, CONFIRMED, LOST = TrackState.TENTATIVE, TrackState.CONFIRMED, TrackState.LOST
 
 
 @dataclass(frozen=True)
@@ -46,11 +48,14 @@ class TrackerConfig:
 
     def validate(self) -> None:
         if self.min_hits < 1:
-            raise ReactionError("--min-hits must be >= 1, got {}".format(self.min_hits))
+            raise ConfigError("TrackerConfig", "min_hits must be >= 1, got {}".format(self.min_hits))
         if not 0.0 < self.min_iou < 1.0:
-            raise ReactionError("--min-iou must be in (0, 1), got {}".format(self.min_iou))
+            raise ConfigError("TrackerConfig", "min_iou must be in (0, 1), got {}".format(self.min_iou))
         if self.coast_s < 0 or self.max_lost_s < self.coast_s:
-            raise ReactionError("--max-lost must be >= coast time and both >= 0")
+            raise ConfigError(
+                "TrackerConfig",
+                "max_lost_s must be >= coast_s, both >= 0; got {} and {}".format(self.max_lost_s, self.coast_s),
+            )
 
 
 def _new_filter(box: Box, config: TrackerConfig) -> KalmanFilter:
@@ -90,25 +95,12 @@ class _Viewer:
         self.hits = 1
         self.last_seen_s = time_s
         self.state = TENTATIVE
-        self.detection = None  # type: Optional[int]
+        self.detection: Optional[int] = None
 
     def box(self) -> Box:
         cx, cy, w, h = self.kf.x[:4, 0]
         w, h = max(w, 1.0), max(h, 1.0)
         return (float(cx - w / 2.0), float(cy - h / 2.0), float(w), float(h))
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of ``(N, 4)`` and ``(M, 4)`` arrays of ``x, y, w, h`` boxes."""
-    ax0, ay0 = a[:, None, 0], a[:, None, 1]
-    ax1, ay1 = ax0 + a[:, None, 2], ay0 + a[:, None, 3]
-    bx0, by0 = b[None, :, 0], b[None, :, 1]
-    bx1, by1 = bx0 + b[None, :, 2], by0 + b[None, :, 3]
-    iw = np.clip(np.minimum(ax1, bx1) - np.maximum(ax0, bx0), 0, None)
-    ih = np.clip(np.minimum(ay1, by1) - np.maximum(ay0, by0), 0, None)
-    inter = iw * ih
-    union = (a[:, None, 2] * a[:, None, 3]) + (b[None, :, 2] * b[None, :, 3]) - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
 
 
 class ViewerTracker:
@@ -121,18 +113,16 @@ class ViewerTracker:
         config.validate()
         self.config = config
         self._next_id = 1
-        self._viewers = []  # type: List[_Viewer]
-        self._last_time = None  # type: Optional[float]
-        self._q_cache = {}  # type: Dict[float, np.ndarray]
-        self.assignment = {}  # type: Dict[int, int]
+        self._viewers: List[_Viewer] = []
+        self._last_time: Optional[float] = None
+        self._q_cache: Dict[float, np.ndarray] = {}
+        self.assignment: Dict[int, int] = {}
 
     def _unit_q(self, dt: float) -> np.ndarray:
         key = round(dt, 4)
         q = self._q_cache.get(key)
         if q is None:
-            q = Q_discrete_white_noise(
-                dim=2, dt=key, var=self.config.accel_noise ** 2, block_size=4, order_by_dim=False
-            )
+            q = Q_discrete_white_noise(dim=2, dt=key, var=self.config.accel_noise**2, block_size=4, order_by_dim=False)
             if len(self._q_cache) > 64:  # irregular clocks: keep the cache bounded
                 self._q_cache.clear()
             self._q_cache[key] = q
@@ -145,7 +135,7 @@ class ViewerTracker:
         F[0, 4] = F[1, 5] = F[2, 6] = F[3, 7] = dt
         q = self._unit_q(dt)
         for v in self._viewers:
-            if v.state == LOST:
+            if v.state is LOST:
                 continue  # frozen: a seated viewer comes back where they left
             w = max(float(v.kf.x[2, 0]), 1.0)
             v.kf.predict(F=F, Q=q * (w * w))
@@ -187,18 +177,18 @@ class ViewerTracker:
         for ti, di in zip(matched_tracks, matched_dets):
             v = self._viewers[ti]
             x, y, w, h = boxes[di]
-            if v.state == LOST:
+            if v.state is LOST:
                 v.kf.x[4:] = 0.0  # old velocity is meaningless after a long gap
             s = cfg.position_noise * w
             v.kf.update(np.array([[x + w / 2.0], [y + h / 2.0], [w], [h]]), R=np.eye(4) * (s * s))
             v.hits += 1
             v.last_seen_s = time_s
             v.detection = int(di)
-            if v.state == LOST or (v.state == TENTATIVE and v.hits >= cfg.min_hits):
+            if v.state is LOST or (v.state is TENTATIVE and v.hits >= cfg.min_hits):
                 v.state = CONFIRMED
             self.assignment[int(di)] = v.viewer_id
 
-        unmatched = set(range(len(boxes))) - set(int(d) for d in matched_dets)
+        unmatched = set(range(len(boxes))) - {int(d) for d in matched_dets}
         for di in sorted(unmatched):
             v = _Viewer(self._next_id, _new_filter(tuple(boxes[di]), cfg), time_s)
             self._next_id += 1
@@ -214,20 +204,16 @@ class ViewerTracker:
         kept = []
         for v in self._viewers:
             gap = time_s - v.last_seen_s
-            if v.state == TENTATIVE and gap > 0 and (detection_pass or gap > cfg.coast_s):
+            if v.state is TENTATIVE and gap > 0 and (detection_pass or gap > cfg.coast_s):
                 continue  # a tentative track that misses a detection pass was noise
-            if v.state == CONFIRMED and gap > cfg.coast_s:
+            if v.state is CONFIRMED and gap > cfg.coast_s:
                 v.state = LOST
                 v.kf.x[4:] = 0.0
-            if v.state == LOST and gap > cfg.max_lost_s:
+            if v.state is LOST and gap > cfg.max_lost_s:
                 continue
             kept.append(v)
         self._viewers = kept
-        return [
-            Track(v.viewer_id, v.box(), v.state, v.hits, v.detection)
-            for v in self._viewers
-            if v.state != LOST
-        ]
+        return [Track(v.viewer_id, v.box(), v.state, v.hits, v.detection) for v in self._viewers if v.state is not LOST]
 
     def _associate(self, boxes: np.ndarray):
         if not self._viewers or not len(boxes):
@@ -235,7 +221,7 @@ class ViewerTracker:
         predicted = np.array([v.box() for v in self._viewers])
         iou = iou_matrix(predicted, boxes)
         # Lost viewers pay a small penalty so a live track wins a tie.
-        penalty = np.array([0.05 if v.state == LOST else 0.0 for v in self._viewers])
+        penalty = np.array([0.05 if v.state is LOST else 0.0 for v in self._viewers])
         cost = 1.0 - iou + penalty[:, None]
         rows, cols = linear_sum_assignment(cost)
         keep = iou[rows, cols] >= self.config.min_iou

@@ -3,7 +3,9 @@
 Stages never hold references to each other; they exchange these values.
 Boxes are always ``(x, y, w, h)`` in full-frame pixel coordinates, floats.
 """
+
 from dataclasses import asdict, dataclass, field
+from enum import Enum
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
@@ -16,6 +18,20 @@ class ReactionError(Exception):
 
     The command line prints ``str(error)`` on one line and exits with status 2.
     """
+
+
+class ConfigError(ReactionError):
+    """A bad value in one of the library's configs, named by its field.
+
+    ``str(error)`` reads ``TrackerConfig: max_lost_s must be >= coast_s ...``;
+    a front end with its own names for the fields (the command line's
+    options) rewrites :attr:`problem` with them.
+    """
+
+    def __init__(self, owner: str, problem: str) -> None:
+        super().__init__("{}: {}".format(owner, problem))
+        self.owner = owner
+        self.problem = problem
 
 
 @dataclass(frozen=True)
@@ -39,6 +55,14 @@ class Detection:
     score: float = 1.0
 
 
+class TrackState(Enum):
+    """Where a viewer is in the tracker's lifecycle."""
+
+    TENTATIVE = "tentative"  # matched fewer than ``min_hits`` times: maybe not a face
+    CONFIRMED = "confirmed"  # a viewer, reported (its box may be a prediction for ``coast_s``)
+    LOST = "lost"  # unseen for longer than ``coast_s``, remembered for ``max_lost_s``
+
+
 @dataclass(frozen=True)
 class Track:
     """A viewer as the tracker sees it on one frame.
@@ -49,13 +73,13 @@ class Track:
 
     viewer_id: int
     box: Box
-    state: str  # "tentative" | "confirmed" | "lost"
+    state: TrackState
     hits: int
     detection: Optional[int] = None
 
     @property
     def confirmed(self) -> bool:
-        return self.state == "confirmed"
+        return self.state is TrackState.CONFIRMED
 
 
 @dataclass(frozen=True)
@@ -70,7 +94,10 @@ class LaughEvent:
     n_frames: int
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The event as written to files, its times rounded to the millisecond."""
+        d = asdict(self)
+        d["start_s"], d["end_s"] = round(self.start_s, 3), round(self.end_s, 3)
+        return d
 
 
 @dataclass
@@ -85,4 +112,3 @@ class FrameResult:
     events: List[LaughEvent] = field(default_factory=list)  # events closed on this frame
     shape: Tuple[int, int] = (0, 0)  # frame (height, width)
     image: Optional[np.ndarray] = None  # the BGR frame, for drawing; not copied
-

@@ -239,8 +239,9 @@ def produce(config_path: str, n: int) -> None:
     """
     import sys
 
-    from reaction.iot import IotConfig, IotSink
-    from reaction.schema import event_id
+    from reaction.iot.config import IotConfig
+    from reaction.iot.sink import IotSink
+    from reaction.iot.schema import event_id
     from reaction.types import LaughEvent
 
     cfg = IotConfig.load(config_path, env={})

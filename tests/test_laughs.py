@@ -65,8 +65,8 @@ def test_lost_viewer_closes_open_laugh_at_last_frame():
     assert ev.viewer_id == 3 and ev.end_s == pytest.approx(39 / 25.0)
 
 
-def test_bad_thresholds_name_the_option():
-    with pytest.raises(ReactionError, match="--laugh-off"):
+def test_bad_thresholds_name_the_fields():
+    with pytest.raises(ReactionError, match="SmootherConfig: off_threshold must be <= on_threshold"):
         LaughSmoother(SmootherConfig(on_threshold=0.3, off_threshold=0.5))
 
 

@@ -5,7 +5,7 @@ import pytest
 from helpers import SAMPLE_CLIP
 from reaction import ListSink, ReactionPipeline, VideoSource, profile_config
 from reaction.pipeline import PipelineConfig
-from reaction.types import Frame, ReactionError
+from reaction.types import Frame, ReactionError, TrackState
 
 
 @pytest.fixture(scope="module")
@@ -163,11 +163,11 @@ def test_each_viewer_is_re_detected_every_kth_frame(clip, monkeypatch, every, sh
     looked, owed = [0], [0]
 
     def redetect(image):
-        live = [t for t in pipe.tracker.tracks if t.state != "lost"]
+        live = [t for t in pipe.tracker.tracks if t.state is not TrackState.LOST]
         before = len(calls)
         out = real_redetect(image)
-        looked[0] += len(calls) - before - sum(t.state == "tentative" for t in live)
-        owed[0] += sum(t.state == "confirmed" for t in live)
+        looked[0] += len(calls) - before - sum(t.state is TrackState.TENTATIVE for t in live)
+        owed[0] += sum(t.state is TrackState.CONFIRMED for t in live)
         return out
 
     monkeypatch.setattr(pipe.detector, "detect", detect)

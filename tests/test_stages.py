@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from helpers import DATA, SAMPLE_CLIP
-from reaction.detector import DetectorConfig, FaceDetector, box_iou
+from reaction.boxes import box_iou
+from reaction.detector import DetectorConfig, FaceDetector
 from reaction.preprocess import InputSpec, as_bgr, crop_faces
 from reaction.sources import ImageFolderSource, VideoSource, open_source, prefetch
 from reaction.types import ReactionError
@@ -222,7 +223,7 @@ def test_detector_rejects_bad_frames_and_options():
     det = FaceDetector()
     with pytest.raises(ReactionError, match="shape"):
         det.detect(np.zeros((0, 0), np.uint8))
-    with pytest.raises(ReactionError, match="--scale-factor"):
+    with pytest.raises(ReactionError, match="DetectorConfig: scale_factor"):
         FaceDetector(DetectorConfig(scale_factor=1.0))
     with pytest.raises(ReactionError, match="cascade"):
         FaceDetector(DetectorConfig(cascade="no-such-cascade.xml"))

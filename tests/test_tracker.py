@@ -3,7 +3,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from reaction.tracker import TrackerConfig, ViewerTracker, iou_matrix
+from reaction.boxes import iou_matrix
+from reaction.tracker import TrackerConfig, ViewerTracker
+from reaction.types import TrackState
 from reaction.types import Detection, ReactionError
 
 FPS = 25.0
@@ -14,7 +16,7 @@ def det(x, y, w=60.0, h=60.0):
 
 
 def confirmed_ids(tracks):
-    return [t.viewer_id for t in tracks if t.state == "confirmed"]
+    return [t.viewer_id for t in tracks if t.state is TrackState.CONFIRMED]
 
 
 boxes = st.tuples(
@@ -102,7 +104,7 @@ def test_two_faces_crossing_at_constant_velocity_keep_their_ids(size, speed, off
         if abs(xa - xb) < size:
             continue  # while the faces overlap, "which is which" is not defined
         for t in tracks:
-            if t.state != "confirmed":
+            if t.state is not TrackState.CONFIRMED:
                 continue
             cx = t.box[0] + t.box[2] / 2
             # Attribute the track to the face whose true centre it is nearer.
@@ -120,11 +122,11 @@ def test_ids_are_per_instance_not_global():
 def test_lifecycle_tentative_confirmed_lost_deleted():
     tracker = ViewerTracker(TrackerConfig(min_hits=3, coast_s=0.2, max_lost_s=1.0))
     states = [tracker.update([det(100, 100)], i / FPS)[0].state for i in range(3)]
-    assert states == ["tentative", "tentative", "confirmed"]
+    assert states == [TrackState.TENTATIVE, TrackState.TENTATIVE, TrackState.CONFIRMED]
     # Within coast time the track reports its predicted box.
-    assert tracker.update([], 3 / FPS)[0].state == "confirmed"
+    assert tracker.update([], 3 / FPS)[0].state is TrackState.CONFIRMED
     assert tracker.update([], 0.5) == []  # past coast_s: lost, not reported
-    assert [t.state for t in tracker.tracks] == ["lost"]
+    assert [t.state for t in tracker.tracks] == [TrackState.LOST]
     tracker.update([], 2.0)
     assert tracker.tracks == []  # past max_lost_s: deleted
 
@@ -153,8 +155,8 @@ def test_time_going_backwards_is_an_error():
         tracker.update([], 0.5)
 
 
-def test_bad_config_names_the_option():
-    with pytest.raises(ReactionError, match="--min-iou"):
+def test_bad_config_names_the_field():
+    with pytest.raises(ReactionError, match="TrackerConfig: min_iou"):
         ViewerTracker(TrackerConfig(min_iou=1.5))
 
 

@@ -113,6 +113,7 @@ def analyze(
                         if writer is None:
                             h, w = result.shape
                             writer = AnnotatedVideo(annotate, getattr(source, "fps", 25.0), (w, h))
+                        assert result.image is not None  # ReactionPipeline.process always sets it
                         writer.write(result.image, result)
                     report.add(result)
                     last_media_s = result.time_s

@@ -33,7 +33,9 @@ class AnnotatedVideo:
 
     def __init__(self, path: str, fps: float, size: tuple) -> None:
         self.path = path
-        self._writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), fps or 25.0, size)
+        # The stubs know only cv2.VideoWriter.fourcc, which older OpenCV builds (as on devices) lack.
+        fourcc = cv2.VideoWriter_fourcc(*"mp4v")  # type: ignore[attr-defined]
+        self._writer = cv2.VideoWriter(path, fourcc, fps or 25.0, size)
         if not self._writer.isOpened():
             raise ReactionError("{}: cannot write the annotated video".format(path))
 

@@ -121,7 +121,7 @@ class FaceDetector:
         self,
         image: np.ndarray,
         regions: Optional[Sequence[Box]] = None,
-        size_band: Optional[Tuple[float, float]] = None,
+        size_band: Optional[Tuple[float, Optional[float]]] = None,
         scale_factor: Optional[float] = None,
         min_neighbors: Optional[int] = None,
     ) -> List[Detection]:
@@ -175,14 +175,14 @@ class FaceDetector:
         return [Detection(box=b) for b in merge_boxes(boxes)]
 
     def _run(self, grey: np.ndarray, min_px: int, max_px: int, min_neighbors: int, step: float) -> np.ndarray:
-        found = self._cascade().detectMultiScale(
+        hits = self._cascade().detectMultiScale(
             grey,
             scaleFactor=step,
             minNeighbors=min_neighbors,
             minSize=(min_px, min_px),
             maxSize=(max_px, max_px) if max_px else (0, 0),
         )
-        found = np.asarray(found, dtype=np.float64).reshape(-1, 4)
+        found = np.asarray(hits, dtype=np.float64).reshape(-1, 4)
         # OpenCV collects hits from its worker threads in whatever order they
         # finish, and new viewers get ids in detection order: sorting top to
         # bottom, left to right gives the same ids for the same video every run.

@@ -48,8 +48,8 @@ class SmootherConfig:
 class _ViewerState:
     __slots__ = ("level", "last_s", "start_s", "end_s", "peak", "total", "n")
 
-    def __init__(self) -> None:
-        self.level: Optional[float] = None
+    def __init__(self, level: float) -> None:
+        self.level = level  # smoothed P(smile); the first observation starts it
         self.last_s = 0.0
         self.start_s: Optional[float] = None  # set while a laugh is open
         self.end_s = 0.0
@@ -89,8 +89,7 @@ class LaughSmoother:
             p = float(p)
             state = self._viewers.get(viewer_id)
             if state is None:
-                state = self._viewers[viewer_id] = _ViewerState()
-                state.level = p
+                state = self._viewers[viewer_id] = _ViewerState(p)
             else:
                 dt = max(0.0, time_s - state.last_s)
                 alpha = 1.0 if cfg.tau_s == 0 else 1.0 - math.exp(-dt / cfg.tau_s)

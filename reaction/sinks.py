@@ -5,16 +5,17 @@ Sinks are context managers, so that a ``with`` block closes them however it ends
 
 import json
 import os
+import sys
 from typing import IO, List, Optional
 
 from .types import LaughEvent, ReactionError
 
-try:
-    from typing import Protocol  # novermin: the except branch serves 3.7
-except ImportError:
+if sys.version_info >= (3, 8):
+    from typing import Protocol  # novermin: the else branch serves 3.7
+else:
     # Python 3.7 (the DeepLens) has no typing.Protocol; there Sink is a plain
     # class that documents the interface, and any object with its methods works.
-    Protocol = object  # type: ignore[assignment]
+    Protocol = object
 
 
 class Sink(Protocol):

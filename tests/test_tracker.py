@@ -3,7 +3,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from reaction.boxes import iou_matrix
 from reaction.tracker import TrackerConfig, ViewerTracker
 from reaction.types import TrackState
 from reaction.types import Detection, ReactionError
@@ -158,12 +157,3 @@ def test_time_going_backwards_is_an_error():
 def test_bad_config_names_the_field():
     with pytest.raises(ReactionError, match="TrackerConfig: min_iou"):
         ViewerTracker(TrackerConfig(min_iou=1.5))
-
-
-def test_iou_matrix_known_values():
-    a = np.array([[0, 0, 10, 10], [100, 100, 10, 10]], float)
-    b = np.array([[5, 0, 10, 10]], float)
-    m = iou_matrix(a, b)
-    assert m.shape == (2, 1)
-    assert m[0, 0] == pytest.approx(50 / 150)
-    assert m[1, 0] == 0

@@ -17,7 +17,7 @@ import os
 import re
 import socket
 from dataclasses import dataclass, field
-from typing import Dict, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 from ..types import ReactionError
 from .schema import check_id, validate_topic
@@ -118,7 +118,7 @@ class IotConfig:
         env: Optional[Mapping[str, str]] = None,
     ) -> "IotConfig":
         env = os.environ if env is None else env
-        raw = {}  # field -> (value, source label)
+        raw: Dict[str, Tuple[object, str]] = {}  # field -> (value, source label)
         for name in _FIELDS:
             if env.get(ENV_PREFIX + name.upper()):
                 raw[name] = (env[ENV_PREFIX + name.upper()], ENV_PREFIX + name.upper())
@@ -133,7 +133,8 @@ class IotConfig:
                 raise ReactionError("unknown IoT option {!r}".format(name))
             if value is not None and value != "":
                 raw[name] = (value, "--" + name.replace("_", "-"))
-        values, sources = {}, {}
+        values: Dict[str, Any] = {}  # field -> value of the field's type, for cls(**values)
+        sources: Dict[str, str] = {}
         for name, (kind, default) in _FIELDS.items():
             if name not in raw:
                 if default is None:

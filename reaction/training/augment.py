@@ -24,7 +24,7 @@ def augment(crops: np.ndarray, rng: np.random.RandomState) -> np.ndarray:
             img = img[:, ::-1]
         angle = rng.uniform(-10, 10)
         scale = rng.uniform(0.9, 1.1)
-        m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), angle, scale)
+        m: np.ndarray = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), angle, scale)
         m[:, 2] += rng.uniform(-0.06, 0.06, 2) * (w, h)
         img = cv2.warpAffine(np.ascontiguousarray(img), m, (w, h), borderMode=cv2.BORDER_REPLICATE)
         alpha, beta = rng.uniform(0.7, 1.3), rng.uniform(-25, 25)

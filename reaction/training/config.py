@@ -5,7 +5,7 @@ The command line builds its options from these defaults, so ``reaction train
 """
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..preprocess import InputSpec
 from ..types import ReactionError
@@ -63,7 +63,7 @@ class TrainConfig:
     dev_percent: int = 10
     limit: Optional[int] = None  # per-set sample cap, for quick tests
     prefix: str = "smile-net"
-    history: List[Dict[str, float]] = field(default_factory=list)
+    history: List[Dict[str, Any]] = field(default_factory=list)
     dev_sizes: List[int] = field(default_factory=list)
     train_sizes: List[int] = field(default_factory=list)  # per set, repeats included
     smile_offset: float = 0.0  # logit added to "smile", chosen on dev at the end

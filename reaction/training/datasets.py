@@ -22,7 +22,7 @@ import logging
 import os
 import zlib
 from dataclasses import dataclass, replace
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union, cast
 
 import cv2
 import numpy as np
@@ -323,13 +323,13 @@ def detect_set(
     for i in np.flatnonzero(~det_a):
         boxes_a[i] = fallback * np.array([hw[i, 1], hw[i, 0], hw[i, 1], hw[i, 0]])
     labels = np.array([samples[i].label for i in keep], np.int64)
-    out = dict(
+    out: Dict[str, np.ndarray] = dict(
         index=np.asarray(keep, np.int64),
         boxes=boxes_a,
         detected=det_a,
         labels=labels,
         fallback=fallback,
-        unreadable=np.int64(bad),
+        unreadable=np.asarray(bad, np.int64),  # 0-d, as np.load gives it back
     )
     os.makedirs(cache_dir, exist_ok=True)
     _atomic_save(path, lambda f: np.savez(f, **out))
@@ -365,9 +365,12 @@ def smile_probabilities(
     return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
-def raw_crop(image: np.ndarray, box: Box, spec: InputSpec) -> np.ndarray:
-    """One ``C, H, W`` uint8 crop: ``crop_faces`` without normalisation (exact integers)."""
-    return crop_faces(image, [tuple(box)], raw_spec(spec))[0].astype(np.uint8)
+def raw_crop(image: np.ndarray, box: Union[Box, np.ndarray], spec: InputSpec) -> np.ndarray:
+    """One ``C, H, W`` uint8 crop: ``crop_faces`` without normalisation (exact integers).
+
+    ``box`` is ``(x, y, w, h)``, or a row of the ``boxes`` array of :func:`detect_set`.
+    """
+    return crop_faces(image, [cast(Box, tuple(box))], raw_spec(spec))[0].astype(np.uint8)
 
 
 def build_crops(
@@ -388,6 +391,9 @@ def build_crops(
     else:
         crops = np.empty((len(paths), spec.n_channels, spec.height, spec.width), np.uint8)
         for i, p in enumerate(paths):
-            crops[i] = raw_crop(read_image(p), found["boxes"][i], spec)
+            image = read_image(p)
+            if image is None:  # it was readable when its box was found and cached
+                raise ReactionError("{}: no longer readable (its face box is cached in {})".format(p, cache_dir))
+            crops[i] = raw_crop(image, found["boxes"][i], spec)
         _atomic_save(path, lambda f: np.save(f, crops))
     return CropSet(name, paths, found["labels"], crops, found["boxes"], found["detected"])

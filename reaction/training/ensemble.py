@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 import time
-from typing import Dict, List
+from typing import Any, Dict, List, Tuple
 
 from ..preprocess import model_paths
 from ..types import ReactionError
@@ -95,7 +95,7 @@ def _finished_member(cfg: TrainConfig, seed: int, out: str) -> bool:
     return same and meta.get("seed") == seed and len(meta.get("history", [])) == cfg.epochs
 
 
-def train_members(cfg: TrainConfig) -> Dict[str, float]:
+def train_members(cfg: TrainConfig) -> Dict[str, Any]:
     """Train ``cfg.members`` nets side by side and export their fused average to ``cfg.out``.
 
     Each member is a ``reaction train`` child process with its own seed
@@ -123,7 +123,9 @@ def train_members(cfg: TrainConfig) -> Dict[str, float]:
     # same results. It prints one line at start (apache/mxnet#16666), which a
     # training log can bear; the pipeline does not use it for that reason.
     env.setdefault("MXNET_ENGINE_TYPE", "NaiveEngine")
-    pending, running, failed = list(zip(seeds, dirs)), [], []
+    pending = list(zip(seeds, dirs))
+    running: List[Tuple[subprocess.Popen, str]] = []
+    failed: List[str] = []
     while pending or running:
         while pending and len(running) < max(1, os.cpu_count() or 1):
             seed, out = pending.pop(0)

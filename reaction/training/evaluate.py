@@ -24,7 +24,7 @@ majority class of the matching train set.
 import logging
 import os
 from dataclasses import replace
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -148,11 +148,11 @@ def evaluate(
     cache: str,
     baselines: bool = True,
     failures: int = 5,
-) -> List[Dict[str, object]]:
+) -> List[Dict[str, Any]]:
     """All rows of the table, as dicts."""
     models = {"main": load_model(model_dir), "lfw": load_model(lfw_model_dir)}
     names = {"main": model_dir, "lfw": lfw_model_dir}
-    rows: List[Dict[str, object]] = []
+    rows: List[Dict[str, Any]] = []
     tuned: Dict[str, Tuple[SmileCascade, Dict[str, float]]] = {}
     done_baselines = set()
     agreements: Dict[str, Optional[np.ndarray]] = {}  # lfw-muxspace-val is scored by both models
@@ -222,7 +222,7 @@ def evaluate(
     return rows
 
 
-def format_table(rows: Sequence[Dict[str, object]]) -> str:
+def format_table(rows: Sequence[Dict[str, Any]]) -> str:
     lines = ["{:<21} {:<42} {:>6} {:>8} {:>9} {:>7}".format("set", "method", "n", "accuracy", "bal. acc", "ROC AUC")]
     for r in rows:
         lines.append(

@@ -17,7 +17,7 @@ import os
 import random
 import time
 import zlib
-from typing import Dict, Tuple
+from typing import Any, Dict, Tuple
 
 import numpy as np
 
@@ -92,7 +92,7 @@ def seed_everything(seed: int) -> None:
     mx.random.seed(seed)
 
 
-def train(cfg: TrainConfig) -> Dict[str, float]:
+def train(cfg: TrainConfig) -> Dict[str, Any]:
     """Train, export to ``cfg.out`` and return the last epoch's figures."""
     import mxnet as mx
     from mxnet import autograd, gluon
@@ -140,7 +140,7 @@ def train(cfg: TrainConfig) -> Dict[str, float]:
     loss_fn = gluon.loss.SoftmaxCrossEntropyLoss(sparse_label=not dense)
     average = WeightAverage(net.collect_params(), cfg.ema_epochs * steps) if cfg.ema_epochs > 0 else None
     rng = np.random.RandomState(cfg.seed)
-    figures: Dict[str, float] = {}
+    figures: Dict[str, Any] = {}  # numbers, and per-set figures as dicts
     for epoch in range(1, cfg.epochs + 1):
         te = time.time()
         order = rng.permutation(len(x))

@@ -16,8 +16,8 @@ from helpers import DATA, ROOT
 from benchmarks import scoring
 from benchmarks.synth_audience import Audience, AudienceSpec, generate
 
-needs_lfw = pytest.mark.skipif(not os.path.isdir(os.path.join(DATA, "lfw", "images")),
-                               reason="shared LFW data not present")
+# The synthetic audience draws its faces from the shared LFW images.
+needs_lfw = pytest.mark.data
 SMALL = AudienceSpec(seed=3, seconds=6.0, fps=10.0, width=640, height=360, viewers=8, data=DATA)
 
 

@@ -18,7 +18,7 @@ import ssl
 import subprocess
 import threading
 import time
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
 import trustme
 

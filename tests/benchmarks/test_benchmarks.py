@@ -6,12 +6,11 @@ repository, as in CI); they use a few seconds of small video.
 import csv
 import hashlib
 import json
-import os
 
 import cv2
 import numpy as np
 import pytest
-from helpers import DATA, ROOT
+from helpers import DATA
 
 from benchmarks import scoring
 from benchmarks.synth_audience import Audience, AudienceSpec, generate

@@ -6,7 +6,6 @@ library's own :class:`reaction.sources.VideoSource`, so they are the frames
 MXNet, one image per ``doInference`` call, the way the optimised model does
 on the device.
 """
-import os
 
 import numpy as np
 

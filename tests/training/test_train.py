@@ -219,7 +219,6 @@ def test_batchnorm_folding_keeps_outputs_and_drops_batchnorm(tmp_path):
 
 
 def test_subnormal_weights_are_flushed_to_zero_and_nothing_else_changes(tmp_path):
-    from reaction.training import architectures as netarch
 
     path = str(tmp_path / "m-0000.params")
     tiny = np.finfo(np.float32).tiny
@@ -245,7 +244,6 @@ def _export_random_net(prefix, seed):
 
 
 def test_fused_model_outputs_the_softmax_of_the_mean_member_logit(tmp_path):
-    from reaction.training import architectures as netarch
 
     members = [_export_random_net(str(tmp_path / "m{}".format(k)), k) for k in range(3)]
     sym, params = str(tmp_path / "f-symbol.json"), str(tmp_path / "f-0000.params")

@@ -25,7 +25,7 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Dict, List
+from typing import List
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))

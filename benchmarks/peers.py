@@ -22,7 +22,7 @@ from typing import Callable, Dict, Iterator, List, Sequence, Tuple
 import numpy as np
 
 from reaction.tracker import TrackerConfig, ViewerTracker
-from reaction.types import Box, Detection
+from reaction.types import Detection
 
 from .scoring import PredFrame
 

@@ -1,6 +1,6 @@
 """smile-net inference time per face at a fixed batch size.
 
-    python -m benchmarks.smile_speed [--model models] [--batch 16] [--repeat 300]
+    python -m benchmarks.smile_speed [--model reaction/models] [--batch 16] [--repeat 300]
 
 Runs the shipped model through :class:`reaction.smile.SmileNet` (the same
 loader and MXNet backend as the pipeline) on real face crops from the GENKI
@@ -77,7 +77,7 @@ def measure(model_dir: str, batch: int, repeat: int) -> dict:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", default=os.path.join(ROOT, "models"))
+    p.add_argument("--model", default=os.path.join(ROOT, "reaction", "models"))
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--repeat", type=int, default=300)
     p.add_argument("--json", default=None, help="also write the result here")

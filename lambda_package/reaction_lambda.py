@@ -18,7 +18,7 @@ name, which the device sets): ``REACTION_PROFILE`` (accurate | balanced |
 fast, default balanced), ``REACTION_SCREENING_ID`` (default
 ``live-<UTC start time>``), ``REACTION_HEARTBEAT_S`` (default 10),
 ``REACTION_LIVE_VIEW`` (1 or 0, default 1), ``REACTION_FIFO``,
-``REACTION_MODEL_DIR`` (default the ``models/`` shipped in the package).
+``REACTION_MODEL_DIR`` (default the ``reaction/models/`` shipped in the package).
 """
 import logging
 import os

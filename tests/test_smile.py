@@ -20,7 +20,7 @@ from reaction.types import ReactionError
 from helpers import MODELS as MODEL, ROOT
 FIXTURE = os.path.join(ROOT, "tests", "fixtures", "genki")
 # On this fixture the shipped model scores 89.5% (ROC AUC 0.973), in line with the full GENKI-4K test
-# figures in models/README.md (89.3%); the floor sits about 1.5 standard errors (200 images) lower.
+# figures in reaction/models/README.md (89.3%); the floor sits about 1.5 standard errors (200 images) lower.
 FIXTURE_ACCURACY_FLOOR = 0.87
 STANDARD_OPS = {"null", "Convolution", "BatchNorm", "Activation", "Pooling", "FullyConnected",
                 "Flatten", "softmax", "elemwise_add", "_plus", "Dropout", "broadcast_add"}

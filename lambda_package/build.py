@@ -8,7 +8,8 @@ The zip holds, at its root:
   ``reaction/training/`` or ``reaction/cli/``;
 * the Haar cascade in ``reaction/cascades/`` (older device OpenCV builds lack
   ``cv2.data``; the detector looks there);
-* the shipped smile-net in ``reaction/models/`` (symbol, weights, input spec);
+* the shipped smile-net in ``reaction/models/`` (symbol, weights, input spec),
+  and YuNet with its licence in ``reaction/models/yunet/``;
 * the dependencies the device lacks, unpacked from wheels for CPython 3.7 on
   manylinux x86_64 (``pip download --only-binary=:all:``).
 
@@ -30,6 +31,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
 from reaction.detector import DEFAULT_CASCADE, cascade_path  # noqa: E402
+from reaction.facecheck import DEFAULT_YUNET  # noqa: E402
 from reaction.preprocess import model_paths  # noqa: E402
 from reaction.smile import DEFAULT_MODEL_DIR  # noqa: E402
 from reaction.types import ReactionError  # noqa: E402
@@ -195,6 +197,10 @@ def build_zip(out: str, wheels, models_dir: str = DEFAULT_MODEL_DIR) -> dict:
     models = os.path.relpath(DEFAULT_MODEL_DIR, ROOT).replace(os.sep, "/")
     for path in model_files:
         entries[models + "/" + os.path.basename(path)] = (_read(path), False)
+    # YuNet, which checks that a new viewer is a face (reaction.facecheck), with its licence.
+    yunet = os.path.dirname(DEFAULT_YUNET)
+    for name in sorted(os.listdir(yunet)):
+        entries["{}/yunet/{}".format(models, name)] = (_read(os.path.join(yunet, name)), False)
     for wheel in wheels:
         with zipfile.ZipFile(wheel) as w:
             for info in w.infolist():

@@ -24,14 +24,17 @@ import logging
 import os
 import threading
 import time
+from dataclasses import replace
 
 # awscam before cv2: on the device, cv2 needs the libraries awscam loads (DeepLens docs).
 import awscam
+import cv2
 import greengrasssdk
 import mo
 
 from device_loop import AwscamBackend, DeviceLoop, EventSink, Messenger
 from mjpeg_fifo import DEFAULT_FIFO, LatestFrameFifo
+from reaction.facecheck import face_check_available
 from reaction.pipeline import ReactionPipeline, profile_config
 from reaction.preprocess import InputSpec, model_paths
 from reaction.iot.schema import check_id, deeplens_topic
@@ -115,6 +118,11 @@ def load_smile_net(model_dir: str, messenger: Messenger):
 def build_loop(settings: Settings, messenger: Messenger, clock, sleep, frame_time=None) -> DeviceLoop:
     """Everything the loop needs; raises on a problem the caller retries."""
     config = profile_config(settings.profile)
+    if not face_check_available():
+        # Older device OpenCV builds have no cv2.FaceDetectorYN (OpenCV 4.5.4+).
+        config = replace(config, face_check=False)
+        messenger.status("warning", "OpenCV {} has no FaceDetectorYN: viewers are not checked by YuNet, so a "
+                         "Haar false positive can count as a viewer".format(cv2.__version__))
     smile_net, backend = load_smile_net(settings.model_dir, messenger)
     pipeline = ReactionPipeline(config, sinks=[EventSink(messenger)], smile_net=smile_net)
     live_view = LatestFrameFifo(settings.fifo).start() if settings.live_view else None

@@ -24,8 +24,9 @@ from .analysis import Analysis, analyze
 from .boxes import box_iou, iou_matrix, merge_boxes
 from .detector import DetectorConfig, FaceDetector
 from .laughs import LaughSmoother, SmootherConfig
-from .pipeline import PROFILES, PipelineConfig, ReactionPipeline, profile_config
+from .pipeline import ReactionPipeline
 from .preprocess import InputSpec, crop_faces
+from .profiles import PROFILES, PipelineConfig, profile_config
 from .sinks import JsonlSink, ListSink, Sink
 from .smile import MXNetBackend, SmileNet
 from .sources import CameraSource, ImageFolderSource, VideoSource, open_source

@@ -14,6 +14,8 @@ from typing import Dict, List, Set
 
 from .types import FrameResult, LaughEvent, ReactionError
 
+FLUSH_EVERY = 25  # frames between flushes of the CSV files
+
 
 class ScreeningReport:
     """Writes per-frame rows as they come and the summary at the end."""
@@ -55,6 +57,10 @@ class ScreeningReport:
         if len(self._times) < 2:
             self._times.append(result.time_s)
         self.frames += 1
+        if self.frames % FLUSH_EVERY == 0:
+            # A run that is killed outright still leaves its rows up to the last second or so.
+            self._tracks_f.flush()
+            self._smiles_f.flush()
 
     def frame_period(self) -> float:
         if len(self._times) == 2 and self._times[1] > self._times[0]:

@@ -5,12 +5,13 @@ import json
 import logging
 import os
 
+from ..smile import DEFAULT_MODEL_DIR
 from ..types import ReactionError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="../shared/data", help="shared data folder (default %(default)s)")
-    p.add_argument("--model", default="models", help="shipped model folder (default %(default)s)")
+    p.add_argument("--model", default=DEFAULT_MODEL_DIR, help="model folder (default: the shipped model)")
     p.add_argument(
         "--lfw-model", default=None, help="model trained on lfw-rekognition-train only (default MODEL/lfw-only)"
     )

@@ -2,7 +2,7 @@
 
 This module runs on Python 3.7 too: the DeepLens Lambda imports it to build
 the same messages as the IoT sink. Keep it free of 3.8+ syntax and APIs and of
-third-party imports (check with ``vermin --target=3.7- reaction/schema.py``).
+third-party imports (``make vermin`` checks it with the other modules the Lambda imports).
 
 One event (``EVENT_SCHEMA``)::
 

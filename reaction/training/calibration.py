@@ -2,7 +2,7 @@
 
 The training sets disagree on where a smile starts: on the shipped model's
 dev parts, the offset with the lowest log-loss is +0.74 for SMILEsmileD,
-+0.22 for LFW (Rekognition labels) and -0.76 for GENKI-4K (models/README.md).
++0.22 for LFW (Rekognition labels) and -0.76 for GENKI-4K (docs/experiments.md).
 """
 
 import logging
@@ -31,7 +31,7 @@ def choose_offset(p: np.ndarray, y: np.ndarray, sizes: Sequence[int]) -> float:
     one from setting the threshold alone. The log-loss, not the accuracy, is
     what is minimised: accuracy on ~300-1,100 dev faces per set is a step
     function whose best step moved from -0.75 to +0.75 between two seeds of
-    one recipe, while this optimum moved by 0.13 (models/README.md). Only dev
+    one recipe, while this optimum moved by 0.13 (docs/experiments.md). Only dev
     (training) data is used; the offset is found on a 0.01 grid in [-3, 3].
     """
     if not len(p):

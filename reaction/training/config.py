@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..preprocess import InputSpec
+from ..smile import DEFAULT_MODEL_DIR
 from ..types import ReactionError
 
 #: Network architectures :func:`reaction.training.architectures.build` knows.
@@ -21,11 +22,11 @@ class TrainConfig:
     """Everything a training run depends on (also written beside the model)."""
 
     data: str = "../shared/data"
-    out: str = "models"
+    out: str = DEFAULT_MODEL_DIR  # the shipped model: the default recipe rebuilds it
     cache: Optional[str] = None
     sets: Sequence[str] = DEFAULT_SETS
     arch: str = "smilenet"
-    # The defaults are the shipped recipe (models/README.md), so that the
+    # The defaults are the shipped recipe (reaction/models/README.md), so that the
     # one-command run reproduces the shipped model.
     widths: Tuple[int, ...] = (16, 32, 64, 128)
     size: int = 48
@@ -46,7 +47,7 @@ class TrainConfig:
     # A learned smile-logit shift per training set (training only, not exported): the
     # sets disagree on where a smile starts, and the net need not bend to reconcile them.
     # Off: with calibrate="genki-train" it lifted GENKI-4K test to 92.3% but cut laugh
-    # recall on video to 0.57 (models/README.md, "Where a smile starts").
+    # recall on video to 0.57 (docs/experiments.md, "Where a smile starts").
     set_bias: bool = False
     # The training set whose dev part sets the exported smile offset (its idea of a
     # smile is the one shipped), or "all" for the mean per-set log-loss.

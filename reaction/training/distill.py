@@ -7,7 +7,7 @@ faces, a wrong label then no longer asks for full confidence in the wrong
 class (Hinton et al. 2015; Li et al. 2017 use it against label noise).
 Tried on the ``lfw-only`` recipe with the shipped pair as teacher: the
 students were worse on dev than their plain twins, so it is off by default
-(models/README.md).
+(docs/experiments.md).
 """
 
 import numpy as np

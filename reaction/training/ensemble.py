@@ -4,7 +4,7 @@ Several nets of one recipe, differing only in their seed, are trained side by
 side (one child ``reaction train`` per core) and fused into one exported model
 whose smile logit is their mean (:func:`reaction.export.fuse`). On LFW's
 noisy labels a single net of this size sits at a plateau that more width or
-epochs did not lift (models/README.md); averaging independently trained nets
+epochs did not lift (docs/experiments.md); averaging independently trained nets
 removes the part of their errors that differs from seed to seed.
 """
 

@@ -98,12 +98,14 @@ def compare_trackers(gt, dets, times, fps: float, do_grid: bool) -> List[dict]:
     return rows
 
 
-def run_pipeline(video: str, profile: str, model_dir: Optional[str]):
+def run_pipeline(video: str, profile: str, model_dir: Optional[str], detector: Optional[str] = None):
     """Per-frame tracks, P(smile) and laugh state from the full pipeline, and its events."""
     from reaction.pipeline import ReactionPipeline, profile_config
     from reaction.sources import open_source
 
-    overrides = {"model_dir": model_dir} if model_dir else {}
+    overrides: Dict[str, object] = {"model_dir": model_dir} if model_dir else {}
+    if detector:
+        overrides["kind"] = detector
     pipe = ReactionPipeline(profile_config(profile, **overrides))
     pred, p_smile, smiling = {}, {}, {}
     t0 = time.perf_counter()
@@ -283,6 +285,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--no-pipeline", action="store_true", help="trackers only (no smile model needed)")
     p.add_argument("--no-grid", action="store_true", help="peers at recommended settings only")
     p.add_argument("--no-cache", action="store_true", help="re-run detection even if cached")
+    p.add_argument("--detector", choices=("haar", "yunet"), help="the pipeline's face detector (default: the profile's)")
     p.add_argument("--versus", metavar="PROFILE",
                    help="also run the pipeline with this profile (e.g. accurate: full detection on every "
                         "frame) and compare its IDF1 and laugh F1 with --profile's")
@@ -305,12 +308,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         pipe = None
         if not args.no_pipeline:
             print("pipeline ...", file=sys.stderr)
-            pipe = score_pipeline(args.gt, gt, fps, run_pipeline(args.video, args.profile, args.model_dir))
+            pipe = score_pipeline(args.gt, gt, fps, run_pipeline(args.video, args.profile, args.model_dir, args.detector))
         versus = None
         if args.versus and pipe is not None:
             print("pipeline, {} profile ...".format(args.versus), file=sys.stderr)
             versus = (args.versus, score_pipeline(args.gt, gt, fps, run_pipeline(args.video, args.versus,
-                                                                                 args.model_dir)))
+                                                                                 args.model_dir, args.detector)))
         text = write_report(args.out, argv, args.gt, len(dets), detect_ms, rows, crowd, pipe, args.profile,
                             versus)
     except ReactionError as e:

@@ -241,3 +241,72 @@ def score_laughs(truth: Sequence[Interval], predicted: Sequence[Interval],
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return LaughScore(precision, recall, f1, float(np.mean(delays)) if delays else None,
                       m, len(predicted), len(truth), found)
+
+
+def ignored_predictions(gt: Mapping[int, GtFrame], pred: Mapping[int, PredFrame],
+                        iou_threshold: float = 0.5) -> Dict[int, List[int]]:
+    """``{frame: [track ids]}`` of the predictions :func:`score_tracking` drops
+    because they sit on a don't-care box (same joint assignment)."""
+    out = {}  # type: Dict[int, List[int]]
+    for frame, p in pred.items():
+        g = gt.get(frame, [])
+        ignore = [b for _, b, c in g if not c]
+        if not ignore or not p:
+            continue
+        care = [b for _, b, c in g if c]
+        allb = np.array(care + ignore, dtype=np.float64)
+        iou = _iou(allb, np.array([b for _, b in p], dtype=np.float64))
+        rows, cols = linear_sum_assignment(-iou)
+        drop = [p[c][0] for r, c in zip(rows, cols) if r >= len(care) and iou[r, c] >= iou_threshold]
+        if drop:
+            out[frame] = drop
+    return out
+
+
+@dataclass
+class TrackFate:
+    """What one predicted track spent its frames on."""
+
+    track_id: int
+    frames: int
+    matched: int  # frames matched to a GT identity
+    on_ignore: int  # frames dropped on a don't-care box
+    gt_id: Optional[int]  # the GT identity it matched most, if any
+    first_frame: int
+    last_frame: int
+    mean_box: Box
+
+    @property
+    def unmatched(self) -> int:
+        return self.frames - self.matched - self.on_ignore
+
+    @property
+    def kind(self) -> str:
+        """``person`` (matched a GT identity on most frames), ``ignored`` (on
+        don't-care boxes most) or ``phantom`` (on nobody most)."""
+        best = max((self.matched, 0), (self.on_ignore, 1), (self.unmatched, 2))
+        return ("person", "ignored", "phantom")[best[1]]
+
+
+def track_fates(pred: Mapping[int, PredFrame], matches: Mapping[int, Mapping[int, int]],
+                ignored: Mapping[int, Sequence[int]]) -> Dict[int, TrackFate]:
+    """Per predicted track: frames matched, on don't-care boxes and on nobody
+    (``matches`` from :class:`TrackingScore`, ``ignored`` from :func:`ignored_predictions`)."""
+    frames = {}  # type: Dict[int, List[int]]
+    boxes = {}  # type: Dict[int, List[Box]]
+    for frame, p in pred.items():
+        for tid, box in p:
+            frames.setdefault(tid, []).append(frame)
+            boxes.setdefault(tid, []).append(box)
+    out = {}
+    for tid, fs in frames.items():
+        votes = {}  # type: Dict[int, int]
+        for f in fs:
+            vid = matches.get(f, {}).get(tid)
+            if vid is not None:
+                votes[vid] = votes.get(vid, 0) + 1
+        on_ignore = sum(1 for f in fs if tid in ignored.get(f, ()))
+        gt_id = max(sorted(votes), key=lambda v: votes[v]) if votes else None
+        mean = tuple(float(v) for v in np.mean(np.array(boxes[tid], dtype=np.float64), axis=0))
+        out[tid] = TrackFate(tid, len(fs), sum(votes.values()), on_ignore, gt_id, min(fs), max(fs), mean)
+    return out

@@ -1,4 +1,9 @@
-"""Face detection with OpenCV's shipped Haar cascades."""
+"""Face detection: OpenCV's shipped Haar cascades (the default), or YuNet.
+
+Both strategies have one call, ``detector.detect(image)``, with the same
+options, and are looked up by name: ``make_detector(config)`` reads
+``config.kind`` ("haar" or "yunet").
+"""
 
 import os
 import threading
@@ -41,6 +46,7 @@ class DetectorConfig:
     runs (``None``: full resolution). Boxes are mapped back to full frame.
     """
 
+    kind: str = "haar"  # or "yunet": see DETECTORS
     cascade: str = DEFAULT_CASCADE
     scale_factor: float = 1.1
     min_neighbors: int = 5
@@ -61,7 +67,14 @@ class DetectorConfig:
     # per-frame accuracy on such boxes.
     region_face_px: float = 46.0
 
+    # YuNet only: the score a face needs (YuNet's own demo uses 0.6... 0.9).
+    yunet_score: float = 0.6
+
     def validate(self) -> None:
+        if self.kind not in DETECTORS:
+            raise ConfigError(
+                "DetectorConfig", "kind must be one of {}, got {!r}".format(", ".join(sorted(DETECTORS)), self.kind)
+            )
         if not self.scale_factor > 1.0:
             raise ConfigError("DetectorConfig", "scale_factor must be > 1.0, got {}".format(self.scale_factor))
         if self.min_neighbors < 0:
@@ -187,3 +200,100 @@ class FaceDetector:
         # finish, and new viewers get ids in detection order: sorting top to
         # bottom, left to right gives the same ids for the same video every run.
         return found[np.lexsort((found[:, 0], found[:, 1]))]
+
+
+class YuNetDetector:
+    """Faces from YuNet, the CNN in ``models/yunet``: finds turned and dim faces that Haar misses.
+
+    Boxes are mapped onto Haar's geometry (square, 0.9 of YuNet's box height,
+    on its centre: the median over 124 faces of the two shared clips), so
+    that the smile net, trained on Haar crops, sees the crop it knows. The
+    scale step and neighbour options are Haar's and do not apply here.
+    """
+
+    # Median Haar box side over YuNet box height, and Haar centre below YuNet's, in YuNet heights.
+    SIDE, DROP = 0.90, -0.02
+
+    def __init__(self, config: DetectorConfig = DetectorConfig(kind="yunet")) -> None:
+        config.validate()
+        from .facecheck import DEFAULT_YUNET, face_check_available
+
+        if not face_check_available():
+            raise ReactionError("OpenCV {} has no FaceDetectorYN (4.5.4 or newer needed)".format(cv2.__version__))
+        self.config = config
+        self._model = DEFAULT_YUNET
+        self._local = threading.local()
+        self._net((64, 64))  # fail now, not on the first frame
+
+    def _net(self, size: Tuple[int, int]) -> "cv2.FaceDetectorYN":
+        net = getattr(self._local, "net", None)
+        if net is None:
+            if not os.path.isfile(self._model):
+                raise ReactionError("{}: YuNet model not found".format(self._model))
+            net = cv2.FaceDetectorYN.create(self._model, "", size, self.config.yunet_score, 0.3, 5000)
+            self._local.net = net
+        net.setInputSize(size)
+        return net
+
+    def _run(self, bgr: np.ndarray) -> List[Box]:
+        if bgr.ndim == 2:
+            bgr = cv2.cvtColor(bgr, cv2.COLOR_GRAY2BGR)
+        elif bgr.shape[2] == 4:
+            bgr = cv2.cvtColor(bgr, cv2.COLOR_BGRA2BGR)
+        _, faces = self._net((bgr.shape[1], bgr.shape[0])).detect(bgr)
+        boxes = []
+        for row in faces if faces is not None else ():
+            x, y, w, h = (float(v) for v in row[:4])
+            side = self.SIDE * h
+            cx, cy = x + w / 2.0, y + h / 2.0 + self.DROP * h
+            boxes.append((cx - side / 2.0, cy - side / 2.0, side, side))
+        # Same order as Haar's: top to bottom, left to right, so that ids do not depend on YuNet's.
+        return sorted(boxes, key=lambda b: (b[1], b[0]))
+
+    def detect(
+        self,
+        image: np.ndarray,
+        regions: Optional[Sequence[Box]] = None,
+        size_band: Optional[Tuple[float, Optional[float]]] = None,
+        scale_factor: Optional[float] = None,
+        min_neighbors: Optional[int] = None,
+    ) -> List[Detection]:
+        """Faces in ``image``, in full-frame coordinates; options as :meth:`FaceDetector.detect`."""
+        if not isinstance(image, np.ndarray) or image.ndim not in (2, 3) or image.size == 0:
+            raise ReactionError("frame has shape {}".format(getattr(image, "shape", None)))
+        lo, hi = size_band if size_band is not None else (self.config.min_size, self.config.max_size)
+        found: List[Box] = []
+        if regions is None:
+            factor, small = 1.0, image
+            target = self.config.detect_width
+            if target is not None and target < image.shape[1]:
+                factor = image.shape[1] / float(target)
+                small = cv2.resize(image, (target, int(round(image.shape[0] / factor))), interpolation=cv2.INTER_AREA)
+            found = [(x * factor, y * factor, w * factor, h * factor) for x, y, w, h in self._run(small)]
+        else:
+            fh, fw = image.shape[:2]
+            for rx, ry, rw, rh in regions:
+                x0, y0 = max(0, int(rx)), max(0, int(ry))
+                x1, y1 = min(fw, int(rx + rw) + 1), min(fh, int(ry + rh) + 1)
+                if x1 - x0 < lo or y1 - y0 < lo:
+                    continue
+                # A region holds one face: at most 160 px across is plenty for YuNet, and cheap.
+                s = min(1.0, 160.0 / max(x1 - x0, y1 - y0))
+                patch = image[y0:y1, x0:x1]
+                if s < 1.0:
+                    patch = cv2.resize(
+                        patch, (max(1, int((x1 - x0) * s)), max(1, int((y1 - y0) * s))), interpolation=cv2.INTER_AREA
+                    )
+                found.extend((x / s + x0, y / s + y0, w / s, h / s) for x, y, w, h in self._run(patch))
+            found = merge_boxes(found)
+        return [Detection(box=b) for b in found if b[2] >= lo and (not hi or b[2] <= hi)]
+
+
+#: Detection strategies by name (``DetectorConfig.kind``).
+DETECTORS = {"haar": FaceDetector, "yunet": YuNetDetector}
+
+
+def make_detector(config: DetectorConfig = DetectorConfig()):
+    """The detector ``config.kind`` names, built with ``config``."""
+    config.validate()
+    return DETECTORS[config.kind](config)

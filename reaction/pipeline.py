@@ -11,12 +11,12 @@ import collections
 import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Deque, Dict, Generator, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Deque, Dict, Generator, Iterable, List, NamedTuple, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
 from .boxes import merge_boxes
-from .detector import FaceDetector
+from .detector import make_detector
 from .facecheck import FaceCheck, FaceGate
 from .laughs import LaughSmoother
 from .preprocess import as_bgr
@@ -35,6 +35,13 @@ STAGES = ("detect", "track", "faces", "smile", "smooth", "sinks")
 SCHEDULE = object()  # process(): let the detection schedule decide
 
 
+class _Scan(NamedTuple):
+    """A full-frame scan done ahead on the worker thread, and why it ran."""
+
+    found: List[Detection]
+    reason: str
+
+
 class ReactionPipeline:
     """Composes detector, tracker, smile net and smoother; hands events to sinks.
 
@@ -50,7 +57,7 @@ class ReactionPipeline:
     ) -> None:
         config.validate()
         self.config = config
-        self.detector = FaceDetector(config.detector)
+        self.detector = make_detector(config.detector)
         self.tracker = ViewerTracker(config.tracker)
         self.smile_net = smile_net if smile_net is not None else SmileNet.load(config.model_dir)
         self.smoother = LaughSmoother(config.smoother)
@@ -81,8 +88,7 @@ class ReactionPipeline:
             reason = "periodic"
         else:
             reason = None
-        cuts = self.config.cut_threshold and self.config.full_scan_every > 1
-        if cuts and self._is_cut(image) and reason != "first":
+        if self.config.cut_threshold and self._is_cut(image) and reason != "first":
             reason = "cut"
         self._since_scan = 0 if reason or since is None else since + 1
         return reason
@@ -94,6 +100,8 @@ class ReactionPipeline:
         if small.ndim == 3:
             small = small[:, :, :3].mean(axis=2)
         small = small.astype(np.float32)
+        # Contrast-normalised, so that the room getting brighter or darker with the film is no cut.
+        small = (small - small.mean()) / max(float(small.std()), 1.0)
         previous, self._thumb = self._thumb, small
         if previous is None or previous.shape != small.shape:
             return previous is not None
@@ -110,11 +118,11 @@ class ReactionPipeline:
             image, size_band=(lo, cfg.detector.max_size), scale_factor=step, min_neighbors=neighbours
         )
 
-    def _timed_scan(self, image: np.ndarray, reason: str) -> List[Detection]:
+    def _timed_scan(self, image: np.ndarray, reason: str) -> "_Scan":
         start = time.perf_counter()
         found = self._scan(image, reason)
         self.timings["detect"] += time.perf_counter() - start
-        return found
+        return _Scan(found, reason)
 
     def _redetect(self, image: np.ndarray) -> Optional[List[Detection]]:
         """Faces near the known viewers only, or ``None`` to coast on the filter.
@@ -166,16 +174,24 @@ class ReactionPipeline:
         """Run every stage on one frame.
 
         ``scan`` is for :meth:`run`, which scans ahead on a worker thread: the
-        full-frame detections of this frame, or ``None`` when it is not a scan
-        frame. By default the schedule is consulted here.
+        full-frame scan of this frame, or ``None`` when it is not a scan frame.
+        By default the schedule is consulted here.
         """
         image = as_bgr(frame.image)
         t = frame.time_s
         clock = time.perf_counter
         t0 = clock()
+        cut = False
         if scan is SCHEDULE:
             reason = self._plan_scan(image)
+            cut = reason == "cut"
             scan = self._scan(image, reason) if reason else None
+        elif isinstance(scan, _Scan):
+            scan, cut = scan.found, scan.reason == "cut"
+        if cut:
+            # Another view: the people on screen before are not the ones here. Their tracks would
+            # otherwise coast over the new faces and take them over (seen on the sample clip).
+            self.tracker.reset()
         detections: Optional[List[Detection]] = scan if scan is not None else self._redetect(image)
         t1 = clock()
         if detections is not None:
@@ -235,7 +251,7 @@ class ReactionPipeline:
         """
         pool = ThreadPoolExecutor(1, thread_name_prefix="reaction-detect") if self.config.threaded else None
         # (frame, future of the full scan or None)
-        held: "Deque[Tuple[Frame, Optional[Future[List[Detection]]]]]" = collections.deque()
+        held: "Deque[Tuple[Frame, Optional[Future[_Scan]]]]" = collections.deque()
         max_held = 2 * self.config.full_scan_every
         try:
             for frame in frames:
@@ -262,7 +278,7 @@ class ReactionPipeline:
                 pool.shutdown(wait=True)
             self.finish()
 
-    def _process_held(self, item: "Tuple[Frame, Optional[Future[List[Detection]]]]") -> FrameResult:
+    def _process_held(self, item: "Tuple[Frame, Optional[Future[_Scan]]]") -> FrameResult:
         frame, future = item
         return self.process(frame, scan=None if future is None else future.result())
 

@@ -231,3 +231,8 @@ class ViewerTracker:
     def tracks(self) -> List[Track]:
         """Every live track, lost ones included."""
         return [Track(v.viewer_id, v.box(), v.state, v.hits, v.detection) for v in self._viewers]
+
+    def reset(self) -> None:
+        """Forget every viewer, as after a cut to another view; new viewers get new ids."""
+        self._viewers = []
+        self.assignment = {}

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from reaction.boxes import box_iou
-from reaction.detector import DetectorConfig, FaceDetector
+from reaction.detector import DetectorConfig, FaceDetector, make_detector
 from reaction.types import ReactionError
 
 
@@ -123,3 +123,33 @@ def test_detector_rejects_bad_frames_and_options():
         FaceDetector(DetectorConfig(scale_factor=1.0))
     with pytest.raises(ReactionError, match="cascade"):
         FaceDetector(DetectorConfig(cascade="no-such-cascade.xml"))
+
+
+def test_yunet_finds_the_faces_haar_finds_in_haar_geometry(frames):
+    haar, yunet = FaceDetector(DetectorConfig()), make_detector(DetectorConfig(kind="yunet"))
+    pairs = 0
+    for f in frames[::25]:
+        found = yunet.detect(f.image)
+        for d in haar.detect(f.image):
+            same = [y for y in found if box_iou(d.box, y.box) > 0.5]
+            pairs += len(same)
+            # Square, about Haar's size: the smile net sees the crop it was trained on.
+            assert all(0.8 < y.box[2] / d.box[2] < 1.25 and y.box[2] == y.box[3] for y in same)
+    assert pairs >= 8
+
+
+def test_yunet_in_regions_and_size_band(frames):
+    yunet = make_detector(DetectorConfig(kind="yunet"))
+    for f in frames[100:200:20]:
+        for d in yunet.detect(f.image):
+            x, y, w, h = d.box
+            region = (x - 0.4 * w, y - 0.4 * h, 1.8 * w, 1.8 * h)
+            again = yunet.detect(f.image, regions=[region])
+            assert any(box_iou(a.box, d.box) > 0.7 for a in again)
+            assert not yunet.detect(f.image, regions=[region], size_band=(3 * w, None))
+
+
+def test_detectors_are_looked_up_by_name():
+    assert isinstance(make_detector(DetectorConfig()), FaceDetector)
+    with pytest.raises(ReactionError, match="DetectorConfig: kind must be one of haar, yunet"):
+        make_detector(DetectorConfig(kind="dlib"))

@@ -111,6 +111,22 @@ def test_a_shot_change_gets_a_full_scan_at_once(clip):
         PipelineConfig(cut_threshold=-1).validate()
 
 
+def test_a_cut_forgets_the_viewers_before_it(clip):
+    pipe = ReactionPipeline(profile_config("balanced"))
+    ids = {r.index: {t.viewer_id for t in r.tracks if t.confirmed} for r in pipe.run(clip)}
+    for start, cut, end in ((0, 20, 82), (20, 82, 211), (82, 211, 275)):
+        before = set().union(*(ids[i] for i in range(start, cut)))
+        after = set().union(*(ids[i] for i in range(cut, end)))
+        assert after and not before & after, (cut, before, after)
+
+
+def test_the_room_getting_darker_or_brighter_is_no_cut(clip):
+    # The audience is lit by the film: its brightness and contrast follow the screen.
+    shot = clip[83:200]
+    dimmed = [f if f.index < 120 else Frame(f.index, f.time_s, (f.image * 0.5 + 20).astype(np.uint8)) for f in shot]
+    assert scanned_frames(dimmed, full_scan_every=1000) == [(0, "first")]
+
+
 def test_periodic_scans_use_their_own_step_and_neighbours(clip, monkeypatch):
     with pytest.raises(ReactionError, match="periodic_scan"):
         PipelineConfig(periodic_scan=(1.0, 2)).validate()

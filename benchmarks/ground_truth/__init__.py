@@ -1,0 +1,1 @@
+"""Hand-checked ground truth for the shared real clips (see README.md)."""

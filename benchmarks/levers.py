@@ -30,7 +30,7 @@ from .throughput import LEVERS_SECTION, decode_only, machine_description, result
 # "prefetch" is not a pipeline setting: it decodes on a thread, as `reaction analyze` does.
 LEVERS = [
     ("Haar on every full frame, one thread (the original design)",
-     dict(full_scan_every=1, detect_width=None, min_face_frac=0.0, region_redetect=False, regions_per_frame=0,
+     dict(kind="haar", full_scan_every=1, detect_width=None, min_face_frac=0.0, region_redetect=False, regions_per_frame=0,
           region_every=1, threaded=False, scan_scale_factor=None, region_scale_factor=None, cut_threshold=0.0,
           periodic_scan=None, region_band=(0.7, 1.45), region_face_px=40.0, prefetch=False)),
     ("+ detection at width <= 1280, boxes mapped back", dict(detect_width=1280)),
@@ -43,7 +43,9 @@ LEVERS = [
     ("+ regions look for faces 0.8-1.3x the viewer (was 0.7-1.45x)", dict(region_band=(0.8, 1.3), region_face_px=46.0)),
     ("+ periodic scans at scale step 1.2, 2 neighbours (first and cut scans as before)",
      dict(periodic_scan=(1.2, 2))),
-    ("+ decode on a prefetch thread (= balanced)", dict(prefetch=True)),
+    ("+ decode on a prefetch thread (= balanced with --detector haar)", dict(prefetch=True)),
+    ("+ YuNet finds the faces instead of Haar", dict(kind="yunet")),
+    ("+ a full scan every 12th frame (= balanced)", dict(full_scan_every=12)),
     ("balanced + full scans on a worker thread (not kept)", dict(threaded=True)),
     ("balanced + first and cut scans at step 1.2 too (not kept)", dict(threaded=False, scan_scale_factor=1.2)),
     ("balanced + periodic scans need 3 neighbours (not kept)", dict(scan_scale_factor=None, periodic_scan=(1.2, 3))),

@@ -230,7 +230,8 @@ def _near_misses(gt, pred, matches, ignored, tid: int) -> Optional[dict]:
 
 # -- running ------------------------------------------------------------------
 
-def run_pipeline(video: str, profile: str, model_dir: Optional[str] = None, detector: Optional[str] = None):
+def run_pipeline(video: str, profile: str, model_dir: Optional[str] = None, detector: Optional[str] = None,
+                 settings: Optional[Dict[str, object]] = None):
     """Per-frame confirmed tracks, smile calls, events and timing from the whole pipeline."""
     import time
 
@@ -240,6 +241,7 @@ def run_pipeline(video: str, profile: str, model_dir: Optional[str] = None, dete
     overrides: Dict[str, object] = {"model_dir": model_dir} if model_dir else {}
     if detector:
         overrides["kind"] = detector
+    overrides.update(settings or {})
     pipe = ReactionPipeline(profile_config(profile, **overrides))
     pred, p_smile = {}, {}
     t0 = time.perf_counter()
@@ -356,6 +358,17 @@ def write_report(path: str, argv: Sequence[str], profile: str, results: Dict[str
         f.write("\n".join(lines) + "\n")
 
 
+def parse_settings(items: Sequence[str]) -> Dict[str, object]:
+    """``["full_scan_every=10"]`` -> ``{"full_scan_every": 10}``."""
+    import ast
+
+    out: Dict[str, object] = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        out[key.strip()] = ast.literal_eval(value.strip())
+    return out
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -364,6 +377,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--gt", default=GT_DIR, help="ground-truth folder")
     ap.add_argument("--model-dir", help="smile-net folder (default: the packaged one)")
     ap.add_argument("--detector", choices=("haar", "yunet"), help="face detector (default: the profile's)")
+    ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                    help="override a PipelineConfig or DetectorConfig field (a Python literal), for levers")
     ap.add_argument("--clip", choices=sorted(CLIPS), action="append", help="only this clip (repeatable)")
     ap.add_argument("--out", help="report path (default benchmarks/results/real-clips.md; the JSON beside it)")
     args = ap.parse_args(argv)
@@ -378,7 +393,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             print("{}: not found (set --videos or REACTION_DATA)".format(video), file=sys.stderr)
             return 2
         gt, segments, shots = load_gt(name, args.gt)
-        pred, p_smile, events, info = run_pipeline(video, args.profile, args.model_dir, args.detector)
+        pred, p_smile, events, info = run_pipeline(video, args.profile, args.model_dir, args.detector,
+                                                   parse_settings(args.set))
         r = score_clip(gt, segments, shots, fps, pred, events, p_smile)
         r["gt"] = gt_summary(gt, segments)
         r["info"] = info

@@ -24,7 +24,6 @@ import logging
 import os
 import threading
 import time
-from dataclasses import replace
 
 # awscam before cv2: on the device, cv2 needs the libraries awscam loads (DeepLens docs).
 import awscam
@@ -119,10 +118,12 @@ def build_loop(settings: Settings, messenger: Messenger, clock, sleep, frame_tim
     """Everything the loop needs; raises on a problem the caller retries."""
     config = profile_config(settings.profile)
     if not face_check_available():
-        # Older device OpenCV builds have no cv2.FaceDetectorYN (OpenCV 4.5.4+).
-        config = replace(config, face_check=False)
-        messenger.status("warning", "OpenCV {} has no FaceDetectorYN: viewers are not checked by YuNet, so a "
-                         "Haar false positive can count as a viewer".format(cv2.__version__))
+        # Older device OpenCV builds have no cv2.FaceDetectorYN (OpenCV 4.5.4+): Haar finds the
+        # faces and nothing checks them.
+        config = profile_config(settings.profile, kind="haar", face_check=False)
+        messenger.status("warning", "OpenCV {} has no FaceDetectorYN: faces are found by the Haar cascade and "
+                         "not checked by YuNet, so a Haar false positive can count as a viewer".format(
+                             cv2.__version__))
     smile_net, backend = load_smile_net(settings.model_dir, messenger)
     pipeline = ReactionPipeline(config, sinks=[EventSink(messenger)], smile_net=smile_net)
     live_view = LatestFrameFifo(settings.fifo).start() if settings.live_view else None

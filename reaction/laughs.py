@@ -4,7 +4,9 @@ Per viewer, P(smile) is smoothed by an exponential moving average whose
 weight comes from the time step, ``alpha = 1 - exp(-dt / tau)``, so the same
 settings mean the same thing at 10 or 30 fps and across skipped frames. A laugh
 starts when the smoothed value reaches ``on_threshold`` and ends when it falls
-below ``off_threshold`` (hysteresis: one wobbly laugh is one event). Events
+below ``off_threshold`` (hysteresis: one wobbly laugh is one event). A dip
+below ``off_threshold`` that lasts no longer than ``gap_s`` does not end it
+either: a laugh that catches its breath is one laugh, not three. Events
 shorter than ``min_duration_s`` are not reported.
 """
 
@@ -28,6 +30,7 @@ class SmootherConfig:
     on_threshold: float = 0.6
     off_threshold: float = 0.5
     min_duration_s: float = 0.6
+    gap_s: float = 0.0
 
     def validate(self) -> None:
         if self.tau_s < 0:
@@ -39,6 +42,8 @@ class SmootherConfig:
                     self.off_threshold, self.on_threshold
                 ),
             )
+        if self.gap_s < 0:
+            raise ConfigError("SmootherConfig", "gap_s must be >= 0 seconds, got {}".format(self.gap_s))
         if self.min_duration_s < 0:
             raise ConfigError(
                 "SmootherConfig", "min_duration_s must be >= 0 seconds, got {}".format(self.min_duration_s)
@@ -46,7 +51,7 @@ class SmootherConfig:
 
 
 class _ViewerState:
-    __slots__ = ("level", "last_s", "start_s", "end_s", "peak", "total", "n")
+    __slots__ = ("level", "last_s", "start_s", "end_s", "peak", "total", "n", "dip_s", "dip_total", "dip_n")
 
     def __init__(self, level: float) -> None:
         self.level = level  # smoothed P(smile); the first observation starts it
@@ -56,6 +61,9 @@ class _ViewerState:
         self.peak = 0.0
         self.total = 0.0
         self.n = 0
+        self.dip_s: Optional[float] = None  # when the open laugh fell below off_threshold
+        self.dip_total = 0.0  # P(smile) summed over the dip, kept if the laugh resumes
+        self.dip_n = 0
 
 
 class LaughSmoother:
@@ -100,10 +108,20 @@ class LaughSmoother:
                     state.start_s, state.end_s = time_s, time_s
                     state.peak, state.total, state.n = p, p, 1
             elif state.level < cfg.off_threshold:
-                event = self._close(viewer_id, state)
-                if event is not None:
-                    closed.append(event)
+                if state.dip_s is None:
+                    state.dip_s, state.dip_total, state.dip_n = time_s, 0.0, 0
+                if time_s - state.dip_s >= cfg.gap_s:
+                    event = self._close(viewer_id, state)
+                    if event is not None:
+                        closed.append(event)
+                else:
+                    state.dip_total += p
+                    state.dip_n += 1
             else:
+                if state.dip_s is not None:  # back from a short dip: the same laugh
+                    state.total += state.dip_total
+                    state.n += state.dip_n
+                    state.dip_s = None
                 state.end_s = time_s
                 state.peak = max(state.peak, p)
                 state.total += p
@@ -112,7 +130,7 @@ class LaughSmoother:
 
     def _close(self, viewer_id: int, state: _ViewerState) -> Optional[LaughEvent]:
         start = state.start_s
-        state.start_s = None
+        state.start_s = state.dip_s = None  # a laugh ends where it was last above off_threshold
         if start is None or state.end_s - start < self.config.min_duration_s or state.end_s <= start:
             return None
         return LaughEvent(

@@ -12,10 +12,6 @@ from helpers import ROOT
 from reaction import analyze, profile_config
 from reaction.sources import VideoSource
 
-# On the sample clip viewer 2 laughs from 2.40 s to 4.24 s of media (events.jsonl of the balanced profile).
-LAUGH_OPEN_FRAME = 100  # 3.34 s: inside that laugh
-
-
 def stopped_at(frames, index, error):
     for frame in frames:
         if frame.index == index:
@@ -24,23 +20,26 @@ def stopped_at(frames, index, error):
 
 
 def test_ctrl_c_closes_the_open_laugh_and_writes_the_summary(tmp_path, sample_clip):
+    # The whole run first, to know a laugh to stop in the middle of.
+    whole = analyze(sample_clip, str(tmp_path / "whole"), profile_config("balanced"))
+    laugh = max(whole.pipeline.events, key=lambda e: e.end_s - e.start_s)
+    fps = 30000 / 1001.0
+    stop = int(round((laugh.start_s + laugh.end_s) / 2 * fps))  # media time is frame / fps in this clip
     out = str(tmp_path / "run")
-    frames = stopped_at(VideoSource(sample_clip), LAUGH_OPEN_FRAME, KeyboardInterrupt())
-    done = analyze(frames, out, profile_config("balanced"))
+    done = analyze(stopped_at(VideoSource(sample_clip), stop, KeyboardInterrupt()), out, profile_config("balanced"))
     assert done.stopped_by == signal.SIGINT
     with open(os.path.join(out, "summary.json")) as f:
         summary = json.load(f)
     assert summary["interrupted"] is True
-    assert summary["frames"] == LAUGH_OPEN_FRAME
-    assert summary["last_media_s"] == pytest.approx(3.3033, abs=1e-3)  # frame 99
+    assert summary["frames"] == stop
+    assert summary["last_media_s"] == pytest.approx((stop - 1) / fps, abs=1e-3)
     with open(os.path.join(out, "events.jsonl")) as f:
         events = [json.loads(line) for line in f]
-    laugh = [e for e in events if e["viewer_id"] == 2]
-    assert len(laugh) == 1 and laugh[0]["start_s"] == pytest.approx(2.402, abs=1e-3)
-    assert laugh[0]["end_s"] == summary["last_media_s"]  # closed where the run stopped
+    cut = [e for e in events if e["viewer_id"] == laugh.viewer_id and e["start_s"] == round(laugh.start_s, 3)]
+    assert len(cut) == 1 and cut[0]["end_s"] == summary["last_media_s"]  # closed where the run stopped
     with open(os.path.join(out, "tracks.csv")) as f:
         rows = f.read().splitlines()
-    assert rows and int(rows[-1].split(",")[0]) == LAUGH_OPEN_FRAME  # frames are numbered from 1
+    assert rows and int(rows[-1].split(",")[0]) == stop  # frames are numbered from 1
 
 
 def test_a_run_to_the_end_is_not_marked_interrupted(tmp_path, sample_clip):

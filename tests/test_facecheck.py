@@ -84,7 +84,8 @@ def poster(image, side=70):
 
 def viewers_on_the_poster(frames, face_check):
     sink = ListSink()
-    pipe = ReactionPipeline(replace(profile_config("balanced"), face_check=face_check), sinks=[sink])
+    # Haar: YuNet, the default detector, never finds the poster in the first place.
+    pipe = ReactionPipeline(profile_config("balanced", kind="haar", face_check=face_check), sinks=[sink])
     on_poster = set()
     for r in pipe.run(frames):
         on_poster |= {t.viewer_id for t in r.tracks if t.confirmed and t.box[0] > 480 and t.box[1] > 200}

@@ -113,3 +113,32 @@ def test_raising_the_threshold_never_adds_events(viewers, on, raise_by):
     assert len(high) <= len(low)
     for vid in series:
         assert len([e for e in high if e.viewer_id == vid]) <= len([e for e in low if e.viewer_id == vid])
+
+
+def laugh_with_a_dip(dip_frames):
+    """A 2 s laugh, a drop to neutral for ``dip_frames`` frames at 25 fps, then 2 s more."""
+    on = list(range(50, 100)) + list(range(100 + dip_frames, 150 + dip_frames))
+    return {3: [(i, 0.95 if i in on else 0.02) for i in range(250)]}
+
+
+def test_a_laugh_that_catches_its_breath_is_one_event():
+    series = laugh_with_a_dip(8)  # 0.32 s
+    assert len(run(series)) == 2  # without gap_s: two laughs
+    (ev,) = run(series, SmootherConfig(gap_s=0.5))
+    assert 2.0 < ev.start_s < 2.4 and 6.0 < ev.end_s < 6.6
+    # The dip's frames belong to the laugh: every frame from start to end is counted once.
+    assert ev.n_frames == round((ev.end_s - ev.start_s) * 25) + 1
+
+
+def test_a_longer_pause_is_two_laughs_and_each_ends_where_it_was_last_above_off():
+    first, second = run(laugh_with_a_dip(40), SmootherConfig(gap_s=0.5))  # 1.6 s apart
+    assert first.end_s < 4.4 < second.start_s
+    alone, = run({3: [(i, 0.95 if 50 <= i < 100 else 0.02) for i in range(120)]}, SmootherConfig(gap_s=0.5))
+    assert alone.end_s == pytest.approx(first.end_s)
+
+
+def test_a_laugh_open_in_a_dip_at_the_end_closes_where_it_was_last_above():
+    series = {3: [(i, 0.95 if 50 <= i < 100 else 0.02) for i in range(105)]}
+    (ev,) = run(series, SmootherConfig(gap_s=2.0))
+    (plain,) = run(series)
+    assert ev.end_s == plain.end_s and ev.n_frames == plain.n_frames

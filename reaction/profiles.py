@@ -67,11 +67,12 @@ class PipelineConfig:
     # benchmark the worker changed balanced by -14% to +4% at 1080p and +1% to
     # +10% on the sample clip: no clear gain (benchmarks/results/throughput.md).
     threaded: bool = False
-    # A confirmed track counts as a viewer only while YuNet agrees it is a
-    # face (reaction/facecheck.py): checked when confirmed, then about every
-    # face_check_every_s on a detected box; face_check_misses failures in a
-    # row and it stops counting. Haar's false positives on papers and
-    # whiteboards otherwise become viewers that laugh.
+    # With the Haar detector, a confirmed track counts as a viewer only while
+    # YuNet agrees it is a face (reaction/facecheck.py): checked when
+    # confirmed, then about every face_check_every_s on a detected box;
+    # face_check_misses failures in a row and it stops counting. Haar's false
+    # positives on papers and whiteboards otherwise become viewers that laugh.
+    # (With kind="yunet" the detections are YuNet's already: no check runs.)
     face_check: bool = True
     face_check_every_s: float = 1.0
     face_check_misses: int = 2

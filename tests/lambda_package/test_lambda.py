@@ -447,3 +447,18 @@ def test_import_starts_the_loop_once_and_the_handler_does_nothing(tmp_path):
     assert len(failures) >= 3 and all("getLastFrame" in m["message"] for m in failures)
     assert [m["retry_in_s"] for m in failures[:3]] == [0.1, 0.2, 0.4]  # backing off, not flooding
     assert "stopped after 0 frames" in messages[-1]["message"]
+
+
+def test_a_device_opencv_without_yunet_falls_back_to_haar_and_says_so(lam, monkeypatch):
+    published = []
+    messenger = lam.loop.Messenger(lambda t, p: published.append(json.loads(p)), TOPIC, THING, "clip-1")
+    settings = lam.app.Settings({"AWS_IOT_THING_NAME": THING, "REACTION_MODEL_DIR": MODELS})
+    monkeypatch.setattr(lam.app, "face_check_available", lambda: False)
+    loop = lam.app.build_loop(settings, messenger, clock=time.monotonic, sleep=lambda s: None)
+    config = loop.pipeline.config
+    assert config.detector.kind == "haar" and not config.face_check
+    assert config.full_scan_every == profile_config(settings.profile, kind="haar").full_scan_every
+    assert any("FaceDetectorYN" in m.get("message", "") and m.get("level") == "warning" for m in published)
+    monkeypatch.setattr(lam.app, "face_check_available", lambda: True)
+    assert lam.app.build_loop(settings, messenger, clock=time.monotonic,
+                              sleep=lambda s: None).pipeline.config.detector.kind == "yunet"

@@ -70,15 +70,20 @@ def run_norfair(detections: Sequence[List[Detection]], times: Sequence[float],
 
 def run_motpy(detections: Sequence[List[Detection]], times: Sequence[float], fps: float = 25.0,
               q_var_pos: float = 5000.0, r_var_pos: float = 0.1, min_steps_alive: int = 3,
-              max_staleness: float = 12.0) -> Run:
-    """motpy's Kalman multi-object tracker; track UUIDs are renumbered 1, 2, ..."""
+              max_staleness: float = 12.0, min_iou: float = None) -> Run:
+    """motpy's Kalman multi-object tracker; track UUIDs are renumbered 1, 2, ...
+
+    ``min_iou`` is the association gate of motpy's IoU matching function
+    (``None``: motpy's own default, 0.1).
+    """
     from motpy import Detection as MDetection
     from motpy import MultiObjectTracker
 
     spec = {"order_pos": 1, "dim_pos": 2, "order_size": 0, "dim_size": 2,
             "q_var_pos": q_var_pos, "r_var_pos": r_var_pos}
     tracker = MultiObjectTracker(dt=1.0 / fps, model_spec=spec,
-                                 tracker_kwargs={"max_staleness": max_staleness})
+                                 tracker_kwargs={"max_staleness": max_staleness},
+                                 matching_fn_kwargs=None if min_iou is None else {"min_iou": min_iou})
     ids = {}  # type: Dict[str, int]
     out, cost = {}, []
     clock = time.perf_counter
@@ -109,6 +114,25 @@ GRIDS = {
                     initialization_delay=[None, 2]),
     "motpy": dict(q_var_pos=[5000.0, 100.0], min_steps_alive=[1, 3], max_staleness=[12.0, 50.0, 150.0]),
 }
+
+
+# Real face tracks (benchmarks.tracking_ltft): the settings the LTFT issue names
+# as recommended, and a small grid around each (gate x memory, in frames).
+LTFT_RECOMMENDED = {
+    "norfair": dict(distance_threshold=0.8, hit_counter_max=15),
+    "motpy": dict(q_var_pos=5000.0, r_var_pos=0.1, min_steps_alive=3, max_staleness=15.0, min_iou=0.25),
+}
+LTFT_GRIDS = {
+    "norfair": dict(distance_threshold=[0.6, 0.7, 0.8, 0.9], hit_counter_max=[10, 15, 30]),
+    "motpy": dict(min_iou=[0.1, 0.25, 0.4], max_staleness=[8.0, 15.0, 30.0]),
+}
+
+
+def ltft_grid(name: str) -> Iterator[dict]:
+    """Every setting of the peer's LTFT grid, over its LTFT recommended keyword arguments."""
+    keys = sorted(LTFT_GRIDS[name])
+    for values in itertools.product(*(LTFT_GRIDS[name][k] for k in keys)):
+        yield dict(LTFT_RECOMMENDED[name], **dict(zip(keys, values)))
 
 
 def grid(name: str) -> Iterator[dict]:

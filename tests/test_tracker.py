@@ -111,6 +111,68 @@ def test_two_faces_crossing_at_constant_velocity_keep_their_ids(size, speed, off
     assert len(ids_a) == 1 and len(ids_b) == 1 and ids_a != ids_b
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    st.floats(30, 120),  # face size
+    st.floats(1.0, 3.0),  # centre distance between the two when A's face vanishes, face widths
+    st.floats(0.5, 8.0),  # A's speed towards B, face widths per second
+    st.floats(-0.4, 0.4),  # A's vertical offset from B, face heights
+    st.integers(0, 2**31 - 1),
+)
+def test_a_coasting_track_never_takes_the_face_of_another_live_viewer(size, gap, speed, offset, seed):
+    # A walks towards a seated viewer B; A's face vanishes and A's box coasts on, over B and past.
+    rng = np.random.default_rng(seed)
+    tracker = ViewerTracker()
+    bx, by = 600.0, 300.0
+    warm = int(1.0 * FPS)  # both faces detected for a second: B is a confirmed, live viewer
+    ax0 = bx - (gap + speed * warm / FPS) * size
+    for i in range(warm + int(3.0 * FPS)):
+        jb = rng.normal(0, 0.03 * size, 3)
+        b_face = det(bx + jb[0], by + jb[1], size + jb[2], size + jb[2])
+        if i < warm:
+            ja = rng.normal(0, 0.03 * size, 3)
+            a_face = det(ax0 + speed * size * i / FPS + ja[0], by + offset * size + ja[1], size + ja[2], size + ja[2])
+            tracker.update([a_face, b_face], i / FPS)
+            if i == warm - 1:
+                id_a, id_b = tracker.assignment[0], tracker.assignment[1]
+                assert id_a != id_b
+                assert set(confirmed_ids(tracker.tracks)) == {id_a, id_b}
+        else:
+            tracker.update([b_face], i / FPS)
+            assert tracker.assignment[0] == id_b, "frame {}: B's face went to viewer {}".format(i, tracker.assignment)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.floats(50, 1100),
+    st.floats(50, 600),
+    st.floats(24, 150),  # face size
+    st.floats(0.0, 0.1),  # sway amplitude, face widths
+    st.floats(0.1, 0.5),  # sway frequency, Hz
+    st.sampled_from([10.0, 15.0, 25.0, 30.0]),  # detection passes per second
+    st.integers(0, 2**31 - 1),
+)
+def test_a_seated_viewer_whose_face_is_gone_for_two_seconds_comes_back_with_the_same_id(
+    x, y, size, sway, hz, fps, seed
+):
+    rng = np.random.default_rng(seed)
+    tracker = ViewerTracker()
+
+    def face(t):
+        jitter = rng.normal(0, 0.03 * size, 3)  # Haar boxes wobble by a few per cent
+        dx = sway * size * np.sin(2 * np.pi * hz * t)
+        return det(x + dx + jitter[0], y + jitter[1], size + jitter[2], size + jitter[2])
+
+    n = int(round(2.0 * fps))
+    for i in range(n):  # seen for 2 s
+        tracks = tracker.update([face(i / fps)], i / fps)
+    (before,) = confirmed_ids(tracks)
+    for i in range(n, 2 * n):  # gone for 2 s: detection runs, finds nothing
+        assert confirmed_ids(tracker.update([], i / fps)) in ([], [before])
+    tracks = tracker.update([face(2 * n / fps)], 2 * n / fps)
+    assert confirmed_ids(tracks) == [before]
+
+
 def test_ids_are_per_instance_not_global():
     first, second = ViewerTracker(TrackerConfig(min_hits=1)), ViewerTracker(TrackerConfig(min_hits=1))
     a = first.update([det(10, 10)], 0.0)

@@ -59,7 +59,7 @@ class TrackState(Enum):
     """Where a viewer is in the tracker's lifecycle."""
 
     TENTATIVE = "tentative"  # matched fewer than ``min_hits`` times: maybe not a face
-    CONFIRMED = "confirmed"  # a viewer, reported (its box may be a prediction for ``coast_s``)
+    CONFIRMED = "confirmed"  # a viewer; a predicted box is reported only near its last detection
     LOST = "lost"  # unseen for longer than ``coast_s``, remembered for ``max_lost_s``
 
 

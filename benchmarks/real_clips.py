@@ -36,6 +36,8 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from reaction.boxes import iou_matrix
+
 from . import scoring
 from .scoring import GtFrame, Interval, PredFrame
 
@@ -218,7 +220,7 @@ def _near_misses(gt, pred, matches, ignored, tid: int) -> Optional[dict]:
             g = gt.get(f, [])
             if not g:
                 continue
-            iou = scoring._iou(np.array([box], dtype=np.float64), np.array([b for _, b, _ in g], dtype=np.float64))[0]
+            iou = iou_matrix(np.array([box], dtype=np.float64), np.array([b for _, b, _ in g], dtype=np.float64))[0]
             k = int(np.argmax(iou))
             if iou[k] > 0:
                 votes.setdefault(g[k][0], []).append(float(iou[k]))

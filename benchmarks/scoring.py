@@ -17,6 +17,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from reaction.boxes import iou_matrix
 from reaction.types import Box, ReactionError
 
 GtFrame = List[Tuple[int, Box, int]]  # (viewer id, box, conf)
@@ -75,19 +76,6 @@ def read_laughs(path: str) -> List[Interval]:
     return out
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU, ``(N, 4)`` x ``(M, 4)`` xywh."""
-    if not len(a) or not len(b):
-        return np.zeros((len(a), len(b)))
-    ix = np.clip(np.minimum(a[:, None, 0] + a[:, None, 2], b[None, :, 0] + b[None, :, 2])
-                 - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
-    iy = np.clip(np.minimum(a[:, None, 1] + a[:, None, 3], b[None, :, 1] + b[None, :, 3])
-                 - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
-    inter = ix * iy
-    union = (a[:, 2] * a[:, 3])[:, None] + (b[:, 2] * b[:, 3])[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
-
-
 @dataclass
 class TrackingScore:
     """CLEAR-MOT and identity metrics from ``motmetrics``.
@@ -124,7 +112,7 @@ def score_tracking(gt: Mapping[int, GtFrame], pred: Mapping[int, PredFrame],
             # Drop predictions that sit on a don't-care box, after a joint
             # assignment so a prediction that fits a real box stays.
             allb = np.array([b for _, b in care] + ignore, dtype=np.float64)
-            iou = _iou(allb, np.array([b for _, b in p], dtype=np.float64))
+            iou = iou_matrix(allb, np.array([b for _, b in p], dtype=np.float64))
             rows, cols = linear_sum_assignment(-iou)
             drop = {c for r, c in zip(rows, cols) if r >= len(care) and iou[r, c] >= iou_threshold}
             p = [x for k, x in enumerate(p) if k not in drop]
@@ -255,7 +243,7 @@ def ignored_predictions(gt: Mapping[int, GtFrame], pred: Mapping[int, PredFrame]
             continue
         care = [b for _, b, c in g if c]
         allb = np.array(care + ignore, dtype=np.float64)
-        iou = _iou(allb, np.array([b for _, b in p], dtype=np.float64))
+        iou = iou_matrix(allb, np.array([b for _, b in p], dtype=np.float64))
         rows, cols = linear_sum_assignment(-iou)
         drop = [p[c][0] for r, c in zip(rows, cols) if r >= len(care) and iou[r, c] >= iou_threshold]
         if drop:

@@ -8,7 +8,7 @@ options, and are looked up by name: ``make_detector(config)`` reads
 import os
 import threading
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -94,6 +94,43 @@ class DetectorConfig:
             raise ConfigError("DetectorConfig", "detect_width must be >= 32, got {}".format(self.detect_width))
 
 
+def _check_frame(image: np.ndarray) -> None:
+    if not isinstance(image, np.ndarray) or image.ndim not in (2, 3) or image.size == 0:
+        raise ReactionError("frame has shape {}".format(getattr(image, "shape", None)))
+
+
+def _shrunk(image: np.ndarray, width: Optional[int]) -> Tuple[np.ndarray, float]:
+    """``image`` shrunk to ``width`` if it is wider, and the factor back to full frame."""
+    if width is None or width >= image.shape[1]:
+        return image, 1.0
+    factor = image.shape[1] / float(width)
+    height = int(round(image.shape[0] / factor))
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA), factor
+
+
+def _region_patches(
+    image: np.ndarray, regions: Sequence[Box], lo: float, scale: Callable[[int, int], float]
+) -> Iterator[Tuple[np.ndarray, int, int, float]]:
+    """``(patch, x0, y0, s)`` per region: cut from the full frame, clipped to it, shrunk by ``s``.
+
+    ``scale(width, height)`` gives the shrink factor of a clipped region (at most 1 is used);
+    a region smaller than the smallest face ``lo`` is skipped.
+    """
+    fh, fw = image.shape[:2]
+    for rx, ry, rw, rh in regions:
+        x0, y0 = max(0, int(rx)), max(0, int(ry))
+        x1, y1 = min(fw, int(rx + rw) + 1), min(fh, int(ry + rh) + 1)
+        if x1 - x0 < lo or y1 - y0 < lo:
+            continue
+        patch = image[y0:y1, x0:x1]
+        s = min(1.0, scale(x1 - x0, y1 - y0))
+        if s < 1.0:
+            patch = cv2.resize(
+                patch, (max(1, int((x1 - x0) * s)), max(1, int((y1 - y0) * s))), interpolation=cv2.INTER_AREA
+            )
+        yield patch, x0, y0, s
+
+
 class FaceDetector:
     """Finds frontal faces. One call: ``detector.detect(image)``."""
 
@@ -117,17 +154,12 @@ class FaceDetector:
 
     def grey_for_detection(self, image: np.ndarray) -> Tuple[np.ndarray, float]:
         """Grey, possibly shrunk, image for the cascade, and the factor back to full frame."""
+        code = None
         if image.ndim == 3:
             code = cv2.COLOR_BGRA2GRAY if image.shape[2] == 4 else cv2.COLOR_BGR2GRAY
-        width = image.shape[1]
-        target = self.config.detect_width
-        factor = 1.0
-        if target is not None and target < width:
-            factor = width / float(target)
-            height = int(round(image.shape[0] / factor))
-            # Shrink before converting: INTER_AREA on fewer grey pixels is cheaper.
-            image = cv2.resize(image, (target, height), interpolation=cv2.INTER_AREA)
-        grey = cv2.cvtColor(image, code) if image.ndim == 3 else image
+        # Shrink before converting to grey: the conversion then runs on fewer pixels.
+        image, factor = _shrunk(image, self.config.detect_width)
+        grey = cv2.cvtColor(image, code) if code is not None else image
         return cv2.equalizeHist(grey), factor
 
     def detect(
@@ -146,8 +178,7 @@ class FaceDetector:
         ``scale_factor`` and ``min_neighbors``: override the cascade's scale
         step and the hits a face needs, for this call.
         """
-        if not isinstance(image, np.ndarray) or image.ndim not in (2, 3) or image.size == 0:
-            raise ReactionError("frame has shape {}".format(getattr(image, "shape", None)))
+        _check_frame(image)
         lo, hi = size_band if size_band is not None else (self.config.min_size, self.config.max_size)
         step = self.config.scale_factor if scale_factor is None else scale_factor
         if not step > 1.0:
@@ -166,18 +197,8 @@ class FaceDetector:
         # the smallest expected face is ``region_face_px``: the cascade runs on
         # a few thousand pixels, and only the region is converted to grey.
         boxes = []
-        fh, fw = image.shape[:2]
-        for rx, ry, rw, rh in regions:
-            x0, y0 = max(0, int(rx)), max(0, int(ry))
-            x1, y1 = min(fw, int(rx + rw) + 1), min(fh, int(ry + rh) + 1)
-            if x1 - x0 < lo or y1 - y0 < lo:
-                continue
-            patch = image[y0:y1, x0:x1]
-            s = min(1.0, self.config.region_face_px / float(max(lo, 1.0)))
-            if s < 1.0:
-                patch = cv2.resize(
-                    patch, (max(1, int((x1 - x0) * s)), max(1, int((y1 - y0) * s))), interpolation=cv2.INTER_AREA
-                )
+        shrink = self.config.region_face_px / float(max(lo, 1.0))
+        for patch, x0, y0, s in _region_patches(image, regions, lo, lambda w, h: shrink):
             if patch.ndim == 3:
                 patch = cv2.cvtColor(patch, cv2.COLOR_BGRA2GRAY if patch.shape[2] == 4 else cv2.COLOR_BGR2GRAY)
             patch = cv2.equalizeHist(patch)
@@ -259,31 +280,15 @@ class YuNetDetector:
         min_neighbors: Optional[int] = None,
     ) -> List[Detection]:
         """Faces in ``image``, in full-frame coordinates; options as :meth:`FaceDetector.detect`."""
-        if not isinstance(image, np.ndarray) or image.ndim not in (2, 3) or image.size == 0:
-            raise ReactionError("frame has shape {}".format(getattr(image, "shape", None)))
+        _check_frame(image)
         lo, hi = size_band if size_band is not None else (self.config.min_size, self.config.max_size)
         found: List[Box] = []
         if regions is None:
-            factor, small = 1.0, image
-            target = self.config.detect_width
-            if target is not None and target < image.shape[1]:
-                factor = image.shape[1] / float(target)
-                small = cv2.resize(image, (target, int(round(image.shape[0] / factor))), interpolation=cv2.INTER_AREA)
+            small, factor = _shrunk(image, self.config.detect_width)
             found = [(x * factor, y * factor, w * factor, h * factor) for x, y, w, h in self._run(small)]
         else:
-            fh, fw = image.shape[:2]
-            for rx, ry, rw, rh in regions:
-                x0, y0 = max(0, int(rx)), max(0, int(ry))
-                x1, y1 = min(fw, int(rx + rw) + 1), min(fh, int(ry + rh) + 1)
-                if x1 - x0 < lo or y1 - y0 < lo:
-                    continue
-                # A region holds one face: at most 160 px across is plenty for YuNet, and cheap.
-                s = min(1.0, 160.0 / max(x1 - x0, y1 - y0))
-                patch = image[y0:y1, x0:x1]
-                if s < 1.0:
-                    patch = cv2.resize(
-                        patch, (max(1, int((x1 - x0) * s)), max(1, int((y1 - y0) * s))), interpolation=cv2.INTER_AREA
-                    )
+            # A region holds one face: at most 160 px across is plenty for YuNet, and cheap.
+            for patch, x0, y0, s in _region_patches(image, regions, lo, lambda w, h: 160.0 / max(w, h)):
                 found.extend((x / s + x0, y / s + y0, w / s, h / s) for x, y, w, h in self._run(patch))
             found = merge_boxes(found)
         return [Detection(box=b) for b in found if b[2] >= lo and (not hi or b[2] <= hi)]

@@ -28,6 +28,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from reaction.boxes import iou_matrix
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 DEFAULT_VIDEOS = os.path.join(os.environ.get("REACTION_DATA", os.path.join(ROOT, "..", "shared", "data")), "videos")
@@ -99,18 +101,9 @@ def run_yunet(video: str, model: str = YUNET, threshold: float = CANDIDATE_THRES
     return rows, diffs, (w, h)
 
 
-def iou_xywh(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    if not len(a) or not len(b):
-        return np.zeros((len(a), len(b)))
-    ix = np.clip(np.minimum(a[:, None, 0] + a[:, None, 2], b[None, :, 0] + b[None, :, 2])
-                 - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
-    iy = np.clip(np.minimum(a[:, None, 1] + a[:, None, 3], b[None, :, 1] + b[None, :, 3])
-                 - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
-    inter = ix * iy
-    union = (a[:, 2] * a[:, 3])[:, None] + (b[:, 2] * b[:, 3])[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+def iou_xywh(a, b) -> np.ndarray:
+    """Pairwise IoU of xywh boxes, as the pipeline computes it (``reaction.boxes.iou_matrix``)."""
+    return iou_matrix(np.asarray(a, dtype=np.float64).reshape(-1, 4), np.asarray(b, dtype=np.float64).reshape(-1, 4))
 
 
 def shots(diffs: Sequence[float], threshold: float = CUT_THRESHOLD) -> List[Tuple[int, int]]:

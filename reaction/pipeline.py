@@ -22,9 +22,10 @@ from .laughs import LaughSmoother
 from .preprocess import as_bgr
 from .profiles import PROFILES, PipelineConfig, profile_config
 from .sinks import Sink
-from .smile import SmileNet
+from .smile import SmileNet, SmileRate
+from .stillness import STILL, StillViewers
 from .tracker import ViewerTracker
-from .types import Box, Detection, Frame, FrameResult, LaughEvent, ReactionError, TrackState
+from .types import Box, Detection, Frame, FrameResult, LaughEvent, ReactionError, Track, TrackState
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,16 @@ class _Scan(NamedTuple):
 
     found: List[Detection]
     reason: str
+
+
+class _Followed(NamedTuple):
+    """One frame after detection and tracking, ready for the smile stage."""
+
+    frame_index: int
+    time_s: float
+    image: np.ndarray
+    tracks: List[Track]
+    visible: List[Track]
 
 
 class ReactionPipeline:
@@ -74,6 +85,8 @@ class ReactionPipeline:
         self._thumb: Optional[np.ndarray] = None
         self._region_turn = 0
         self._region_credit = 0.0
+        self.smile_rate = SmileRate(self.smile_net, config.smile_hz)
+        self.still = StillViewers(config.still_threshold, config.still_max_s) if config.still_threshold > 0 else None
 
     def _plan_scan(self, image: np.ndarray) -> Optional[str]:
         """Why this frame gets a full-frame scan, or ``None``.
@@ -124,7 +137,7 @@ class ReactionPipeline:
         self.timings["detect"] += time.perf_counter() - start
         return _Scan(found, reason)
 
-    def _redetect(self, image: np.ndarray) -> Optional[List[Detection]]:
+    def _redetect(self, image: np.ndarray, now: float) -> Optional[List[Detection]]:
         """Faces near the known viewers only, or ``None`` to coast on the filter.
 
         Each viewer gets a region ``region_scale`` times its box and a face-size
@@ -143,6 +156,19 @@ class ReactionPipeline:
         # makes one viewer alternate frames, and five take 2, 3, 2, 3...
         tentative = [t for t in live if t.state is TrackState.TENTATIVE]
         confirmed = [t for t in live if t.state is TrackState.CONFIRMED]
+        still: List[Box] = []
+        if self.still is not None:
+            # A seated viewer whose face has not changed since it was last
+            # detected is still there: its last box stands in for a detection,
+            # and the region search is spent on the viewers who moved.
+            moved = []
+            for t in confirmed:
+                box = self.still.box(image, t, now)
+                if box is None:
+                    moved.append(t)
+                else:
+                    still.append(box)
+            confirmed = moved
         self._region_credit += len(confirmed) / float(cfg.region_every)
         budget = int(self._region_credit)
         if cfg.regions_per_frame:
@@ -154,7 +180,7 @@ class ReactionPipeline:
             confirmed = (confirmed[start:] + confirmed[:start])[:budget]
             self._region_turn += budget
         if not tentative and not confirmed:
-            return None
+            return [Detection(box=b, score=STILL) for b in still] if still else None
         found: List[Box] = []
         for t in tentative + confirmed:
             x, y, w, h = t.box
@@ -168,7 +194,7 @@ class ReactionPipeline:
                     image, regions=[region], size_band=band, scale_factor=cfg.region_scale_factor
                 )
             )
-        return [Detection(box=b) for b in merge_boxes(found)]
+        return [Detection(box=b) for b in merge_boxes(found)] + [Detection(box=b, score=STILL) for b in still]
 
     def process(self, frame: Frame, scan=SCHEDULE) -> FrameResult:
         """Run every stage on one frame.
@@ -177,6 +203,10 @@ class ReactionPipeline:
         full-frame scan of this frame, or ``None`` when it is not a scan frame.
         By default the schedule is consulted here.
         """
+        return self._score_frame(self._follow(frame, scan))
+
+    def _follow(self, frame: Frame, scan=SCHEDULE) -> "_Followed":
+        """The first half of a frame: detection, tracking and the face check."""
         image = as_bgr(frame.image)
         t = frame.time_s
         clock = time.perf_counter
@@ -192,10 +222,14 @@ class ReactionPipeline:
             # Another view: the people on screen before are not the ones here. Their tracks would
             # otherwise coast over the new faces and take them over (seen on the sample clip).
             self.tracker.reset()
-        detections: Optional[List[Detection]] = scan if scan is not None else self._redetect(image)
+            if self.still is not None:
+                self.still.reset()
+        detections: Optional[List[Detection]] = scan if scan is not None else self._redetect(image, t)
         t1 = clock()
         if detections is not None:
             tracks = self.tracker.update(detections, t)
+            if self.still is not None:
+                self.still.remember(image, detections, tracks, (tr.viewer_id for tr in self.tracker.tracks), t)
         else:
             tracks = self.tracker.predict(t)
         visible = [tr for tr in tracks if tr.confirmed]
@@ -207,8 +241,16 @@ class ReactionPipeline:
             tracks = [tr for tr in tracks if not tr.confirmed or tr.viewer_id in faces]
             visible = [tr for tr in visible if tr.viewer_id in faces]
         t3 = clock()
-        p = self.smile_net.predict(image, [tr.box for tr in visible])
-        p_smile = {tr.viewer_id: float(pi) for tr, pi in zip(visible, p)}
+        for name, dt in (("detect", t1 - t0), ("track", t2 - t1), ("faces", t3 - t2)):
+            self.timings[name] += dt
+        return _Followed(frame.index, t, image, tracks, visible)
+
+    def _score_frame(self, followed: "_Followed") -> FrameResult:
+        """The second half: smile scores, laughs and sinks. Touches nothing the first half does."""
+        image, t, visible = followed.image, followed.time_s, followed.visible
+        clock = time.perf_counter
+        t3 = clock()
+        p_smile = self.smile_rate.scores(image, visible, t)
         t4 = clock()
         events = self.smoother.update(t, p_smile)
         now_visible = set(p_smile)
@@ -221,13 +263,13 @@ class ReactionPipeline:
         t5 = clock()
         self._emit(events)
         t6 = clock()
-        for name, dt in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5)):
+        for name, dt in (("smile", t4 - t3), ("smooth", t5 - t4), ("sinks", t6 - t5)):
             self.timings[name] += dt
         self.frames += 1
         return FrameResult(
-            index=frame.index,
+            index=followed.frame_index,
             time_s=t,
-            tracks=tracks,
+            tracks=followed.tracks,
             p_smile=p_smile,
             smiling=smiling,
             events=events,
@@ -244,11 +286,34 @@ class ReactionPipeline:
     def run(self, frames: Iterable[Frame]) -> Generator[FrameResult, None, None]:
         """Process a stream. A bad frame is logged, counted and skipped.
 
-        Full-frame scans run on a worker thread (OpenCV releases the GIL)
-        while this thread decodes the next frames and holds them, up to
-        ``2 * full_scan_every`` frames; frames are still processed strictly in
-        order, so results are identical to calling :meth:`process` per frame.
+        With ``smile_worker``, a frame's smile scores, laughs and sinks run on
+        a second thread while this one detects and tracks the next frame; with
+        ``threaded``, full-frame scans run ahead on a worker thread. Frames
+        still pass every stage strictly in order, so the results are identical
+        to calling :meth:`process` per frame, whatever the timing.
         """
+        smile_pool = ThreadPoolExecutor(1, thread_name_prefix="reaction-smile") if self.config.smile_worker else None
+        pending: "Optional[Future[FrameResult]]" = None
+        try:
+            for followed in self._follow_all(frames):
+                if smile_pool is None:
+                    yield self._score_frame(followed)
+                    continue
+                # One thread, so frame n is scored before frame n + 1 is.
+                scored = smile_pool.submit(self._score_frame, followed)
+                if pending is not None:
+                    yield pending.result()
+                pending = scored
+            if pending is not None:
+                yield pending.result()
+                pending = None
+        finally:
+            if smile_pool is not None:
+                smile_pool.shutdown(wait=True)
+            self.finish()
+
+    def _follow_all(self, frames: Iterable[Frame]) -> Generator["_Followed", None, None]:
+        """Frames through detection and tracking, bad frames skipped, scans ahead when ``threaded``."""
         pool = ThreadPoolExecutor(1, thread_name_prefix="reaction-detect") if self.config.threaded else None
         # (frame, future of the full scan or None)
         held: "Deque[Tuple[Frame, Optional[Future[_Scan]]]]" = collections.deque()
@@ -264,23 +329,22 @@ class ReactionPipeline:
                 if image is not frame.image:
                     frame = Frame(frame.index, frame.time_s, image)
                 if pool is None:
-                    yield self.process(frame)
+                    yield self._follow(frame)
                     continue
                 reason = self._plan_scan(image)
                 future = pool.submit(self._timed_scan, image, reason) if reason else None
                 held.append((frame, future))
                 while held and (held[0][1] is None or held[0][1].done() or len(held) > max_held):
-                    yield self._process_held(held.popleft())
+                    yield self._follow_held(held.popleft())
             while held:
-                yield self._process_held(held.popleft())
+                yield self._follow_held(held.popleft())
         finally:
             if pool is not None:
                 pool.shutdown(wait=True)
-            self.finish()
 
-    def _process_held(self, item: "Tuple[Frame, Optional[Future[_Scan]]]") -> FrameResult:
+    def _follow_held(self, item: "Tuple[Frame, Optional[Future[_Scan]]]") -> "_Followed":
         frame, future = item
-        return self.process(frame, scan=None if future is None else future.result())
+        return self._follow(frame, scan=None if future is None else future.result())
 
     def finish(self) -> List[LaughEvent]:
         """Close open laughs and flush them to the sinks (idempotent)."""

@@ -76,12 +76,32 @@ class PipelineConfig:
     face_check: bool = True
     face_check_every_s: float = 1.0
     face_check_misses: int = 2
+    # P(smile) per viewer about smile_hz times a second (0: every frame),
+    # viewers in staggered phases so that every frame scores about the same
+    # number of faces. Between scores a viewer keeps the last one. A laugh
+    # lasts half a second or more and the smoother works in seconds, so a
+    # score every 100 ms loses no laugh (benchmarks/results/throughput.md).
+    smile_hz: float = 0.0
+    # The smile stage (and laughs and sinks) of frame n on a second thread
+    # while detection and tracking take frame n + 1; same output either way.
+    smile_worker: bool = False
+    # Between full scans, a confirmed viewer whose face (a 12x12 grey
+    # thumbnail of its last detected box) differs from the one at that
+    # detection by at most still_threshold grey levels on average is taken
+    # to be where it was, without a region search; at most still_max_s after
+    # a real detection (0 turns this off).
+    still_threshold: float = 0.0
+    still_max_s: float = 2.0
 
     def validate(self) -> None:
         if self.full_scan_every < 1:
             raise ConfigError("PipelineConfig", "full_scan_every must be >= 1, got {}".format(self.full_scan_every))
         if self.region_every < 1:
             raise ConfigError("PipelineConfig", "region_every must be >= 1, got {}".format(self.region_every))
+        if self.still_threshold < 0 or self.still_max_s < 0:
+            raise ConfigError("PipelineConfig", "still_threshold and still_max_s must be >= 0")
+        if self.smile_hz < 0:
+            raise ConfigError("PipelineConfig", "smile_hz must be >= 0, got {}".format(self.smile_hz))
         if self.cut_threshold < 0:
             raise ConfigError("PipelineConfig", "cut_threshold must be >= 0, got {}".format(self.cut_threshold))
         if self.region_scale < 1.0:

@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from .preprocess import InputSpec, crop_faces, model_paths
-from .types import Box, ReactionError
+from .types import Box, ReactionError, Track
 
 Backend = Callable[[np.ndarray], np.ndarray]
 
@@ -126,3 +126,51 @@ class SmileNet:
                 out = _softmax(out)
             parts.append(out[:, self.spec.smile_index])
         return np.concatenate(parts).astype(np.float32)
+
+
+class SmileRate:
+    """P(smile) for every visible viewer, each scored about ``hz`` times a second.
+
+    One call per frame: ``rate.scores(image, viewers, time_s)``. A viewer is
+    scored when film time enters a new period of its own phase, and keeps that
+    score until the next; phases step by the golden ratio as viewers arrive,
+    so every frame scores about the same share of the audience. Which viewers
+    are scored depends only on frame times, never on how fast the run goes.
+    ``hz = 0`` scores everyone on every frame.
+    """
+
+    def __init__(self, net: SmileNet, hz: float = 0.0) -> None:
+        self.net = net
+        self.hz = hz
+        self._scores: Dict[int, Tuple[int, float]] = {}  # viewer_id -> (period of its last score, that P(smile))
+        self._phases: Dict[int, float] = {}
+        self._arrived = 0
+
+    def _period(self, viewer_id: int, time_s: float) -> int:
+        phase = self._phases.get(viewer_id)
+        if phase is None:
+            phase = self._phases[viewer_id] = (self._arrived * 0.6180339887) % 1.0
+            self._arrived += 1
+        return int(np.floor(time_s * self.hz + phase))
+
+    def scores(self, image: np.ndarray, viewers: Sequence[Track], time_s: float) -> Dict[int, float]:
+        """``{viewer_id: P(smile)}`` for ``viewers``, scored now or held from their last score."""
+        due, periods = [], {}
+        for tr in viewers:
+            if self.hz > 0:
+                periods[tr.viewer_id] = self._period(tr.viewer_id, time_s)
+                held = self._scores.get(tr.viewer_id)
+                if held is not None and held[0] == periods[tr.viewer_id]:
+                    continue
+            due.append(tr)
+        if due:
+            p = self.net.predict(image, [tr.box for tr in due])
+            for tr, pi in zip(due, p):
+                self._scores[tr.viewer_id] = (periods.get(tr.viewer_id, 0), float(pi))
+        p_smile = {tr.viewer_id: self._scores[tr.viewer_id][1] for tr in viewers}
+        # Viewers gone from view are forgotten: one who comes back is scored
+        # afresh, and a long run stays flat in memory.
+        if len(self._scores) > len(p_smile):
+            self._scores = {vid: self._scores[vid] for vid in p_smile}
+            self._phases = {vid: self._phases[vid] for vid in p_smile if vid in self._phases}
+        return p_smile

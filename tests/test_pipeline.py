@@ -178,10 +178,10 @@ def test_each_viewer_is_re_detected_every_kth_frame(clip, monkeypatch, every, sh
 
     looked, owed = [0], [0]
 
-    def redetect(image):
+    def redetect(image, now):
         live = [t for t in pipe.tracker.tracks if t.state is not TrackState.LOST]
         before = len(calls)
-        out = real_redetect(image)
+        out = real_redetect(image, now)
         looked[0] += len(calls) - before - sum(t.state is TrackState.TENTATIVE for t in live)
         owed[0] += sum(t.state is TrackState.CONFIRMED for t in live)
         return out

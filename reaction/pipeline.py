@@ -15,7 +15,7 @@ from typing import Deque, Dict, Generator, Iterable, List, NamedTuple, Optional,
 
 import numpy as np
 
-from .boxes import merge_boxes
+from .boxes import iou_matrix, merge_boxes
 from .detector import make_detector
 from .facecheck import FaceCheck, FaceGate
 from .laughs import LaughSmoother
@@ -194,7 +194,13 @@ class ReactionPipeline:
                     image, regions=[region], size_band=band, scale_factor=cfg.region_scale_factor
                 )
             )
-        return [Detection(box=b) for b in merge_boxes(found)] + [Detection(box=b, score=STILL) for b in still]
+        real = merge_boxes(found)
+        if still and real:
+            # A face found for real (a new viewer's region reached it) beats a still
+            # box on it: both in, and the one face would feed two viewers.
+            overlap = iou_matrix(np.asarray(still, dtype=float), np.asarray(real, dtype=float)).max(axis=1)
+            still = [b for b, o in zip(still, overlap) if o < 0.3]
+        return [Detection(box=b) for b in real] + [Detection(box=b, score=STILL) for b in still]
 
     def process(self, frame: Frame, scan=SCHEDULE) -> FrameResult:
         """Run every stage on one frame.
@@ -243,6 +249,8 @@ class ReactionPipeline:
         t3 = clock()
         for name, dt in (("detect", t1 - t0), ("track", t2 - t1), ("faces", t3 - t2)):
             self.timings[name] += dt
+        # Counted on this side, where frames arrive in order, whichever thread scores them.
+        self.frames += 1
         return _Followed(frame.index, t, image, tracks, visible)
 
     def _score_frame(self, followed: "_Followed") -> FrameResult:
@@ -265,7 +273,6 @@ class ReactionPipeline:
         t6 = clock()
         for name, dt in (("smile", t4 - t3), ("smooth", t5 - t4), ("sinks", t6 - t5)):
             self.timings[name] += dt
-        self.frames += 1
         return FrameResult(
             index=followed.frame_index,
             time_s=t,
@@ -293,20 +300,29 @@ class ReactionPipeline:
         to calling :meth:`process` per frame, whatever the timing.
         """
         smile_pool = ThreadPoolExecutor(1, thread_name_prefix="reaction-smile") if self.config.smile_worker else None
-        pending: "Optional[Future[FrameResult]]" = None
+        scoring: "Optional[Future[FrameResult]]" = None  # frame n, scored while frame n + 1 is followed
         try:
             for followed in self._follow_all(frames):
                 if smile_pool is None:
                     yield self._score_frame(followed)
                     continue
-                # One thread, so frame n is scored before frame n + 1 is.
-                scored = smile_pool.submit(self._score_frame, followed)
-                if pending is not None:
-                    yield pending.result()
-                pending = scored
-            if pending is not None:
-                yield pending.result()
-                pending = None
+                if scoring is not None:
+                    result = scoring.result()
+                    scoring = None
+                    # Nothing is in flight while the caller has the result: if it stops
+                    # here, every frame scored (and every event sent) has been yielded.
+                    yield result
+                scoring = smile_pool.submit(self._score_frame, followed)
+            if scoring is not None:
+                result, scoring = scoring.result(), None
+                yield result
+        except BaseException as stop:
+            # Ctrl-C, SIGTERM or an error while the source or the detector ran: the
+            # frame being scored is finished and handed over before the stop goes on.
+            if scoring is not None and not isinstance(stop, GeneratorExit):
+                result, scoring = scoring.result(), None
+                yield result
+            raise
         finally:
             if smile_pool is not None:
                 smile_pool.shutdown(wait=True)

@@ -86,10 +86,10 @@ class PipelineConfig:
     # while detection and tracking take frame n + 1; same output either way.
     smile_worker: bool = False
     # Between full scans, a confirmed viewer whose face (a 12x12 grey
-    # thumbnail of its last detected box) differs from the one at that
-    # detection by at most still_threshold grey levels on average is taken
-    # to be where it was, without a region search; at most still_max_s after
-    # a real detection (0 turns this off).
+    # thumbnail of its last detected box, at zero mean and unit contrast)
+    # differs from the one at that detection by at most still_threshold on
+    # average is taken to be where it was, without a region search; at most
+    # still_max_s after a real detection (0 turns this off).
     still_threshold: float = 0.0
     still_max_s: float = 2.0
 
@@ -139,8 +139,16 @@ class PipelineConfig:
 # and the DeepLens Lambda falls back to it where OpenCV has no YuNet. The
 # Haar-only settings: periodic scans at step 1.2 with 2 neighbours take about
 # 60% of the time of a first or cut scan (step 1.1, 5 neighbours).
+#
+# For a full house (benchmarks/results/full-house.md): smile scores at 10 Hz
+# per viewer and the smile stage on a second thread; accurate scores every
+# face on every frame. Still viewers without a region search
+# (``still_threshold``) made the synthetic audience faster but cost the real
+# walkers clip 0.05 IDF1 (boxes held while faces come closer): not kept.
 PROFILES: Dict[str, Dict[str, Any]] = {
-    "accurate": dict(kind="yunet", full_scan_every=1, detect_width=None, min_face_frac=0.0, region_redetect=False),
+    "accurate": dict(
+        kind="yunet", full_scan_every=1, detect_width=None, min_face_frac=0.0, region_redetect=False, smile_worker=True
+    ),
     "balanced": dict(
         kind="yunet",
         full_scan_every=12,
@@ -149,6 +157,8 @@ PROFILES: Dict[str, Dict[str, Any]] = {
         region_redetect=True,
         region_every=2,
         periodic_scan=(1.2, 2),
+        smile_hz=10.0,
+        smile_worker=True,
     ),
     "fast": dict(
         kind="yunet",
@@ -159,6 +169,8 @@ PROFILES: Dict[str, Dict[str, Any]] = {
         region_every=3,
         regions_per_frame=4,
         periodic_scan=(1.2, 2),
+        smile_hz=10.0,
+        smile_worker=True,
     ),
 }
 

@@ -98,7 +98,7 @@ def test_a_frozen_picture_needs_no_region_search_and_a_changed_one_does(clip):
     moving = [Frame(k, k / 25.0, np.roll(clip[40].image, (k % 7) * 3, axis=1)) for k in range(40)]
     regions = {}
     for name, frames in (("frozen", frozen), ("moving", moving)):
-        pipe = ReactionPipeline(profile_config("balanced", still_threshold=3.0, full_scan_every=100))
+        pipe = ReactionPipeline(profile_config("balanced", still_threshold=0.3, full_scan_every=100))
         calls = [0]
         real = pipe.detector.detect
 
@@ -120,7 +120,7 @@ def test_a_still_viewer_is_detected_again_after_max_age(clip):
 
     image = clip[40].image
     face = make_detector(DetectorConfig(kind="yunet")).detect(image)[0].box
-    still = StillViewers(threshold=3.0, max_age_s=1.0)
+    still = StillViewers(threshold=0.3, max_age_s=1.0)
     track = Track(1, face, TrackState.CONFIRMED, 5, detection=0)
     still.remember(image, [Detection(face)], [track], [1], t=0.0)
     assert still.box(image, track, 0.5) == face

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DATA ?= ../shared/data
 SAMPLE := tests/fixtures/hamilton-audience-640x360.mp4
 
-.PHONY: install demo test mosquitto check vermin lambda clean
+.PHONY: install demo test mosquitto chromium check vermin lambda clean
 
 $(BIN)/reaction: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ demo: install
 mosquitto:
 	@tests/ensure-mosquitto.sh
 
+# The report tests open report.html in headless Chromium: installed here when missing, or one line saying what to install.
+chromium:
+	@tests/ensure-chromium.sh
+
 # Lint, format and types over the package; Python 3.7 over what the DeepLens Lambda imports.
 check: install vermin
 	$(BIN)/ruff check reaction
@@ -33,7 +37,7 @@ check: install vermin
 vermin: install
 	$(BIN)/vermin --target=3.7- --no-tips --violations -q $$($(BIN)/python lambda_package/build.py --list-modules)
 
-test: install mosquitto check
+test: install mosquitto chromium check
 	REACTION_DATA=$(DATA) $(BIN)/python -m pytest -q
 
 lambda: install

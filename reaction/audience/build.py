@@ -217,25 +217,77 @@ def _write_outputs(out_dir: str, r: Dict) -> None:
     sec = r["seconds"]
     _write_csv(
         os.path.join(out_dir, "laughs_per_second.csv"),
-        ["second", "timecode", "screenings", "viewers_present", "viewers_laughing", "share", "smoothed_share",
-         "low_95", "high_95"],
         [
-            [i, timecode(i), sec["screenings"][i], sec["viewers_present"][i], sec["viewers_laughing"][i],
-             _f(sec["share"][i]), _f(sec["smoothed_share"][i]), _f(sec["low"][i]), _f(sec["high"][i])]
+            "second",
+            "timecode",
+            "screenings",
+            "viewers_present",
+            "viewers_laughing",
+            "share",
+            "smoothed_share",
+            "low_95",
+            "high_95",
+        ],
+        [
+            [
+                i,
+                timecode(i),
+                sec["screenings"][i],
+                sec["viewers_present"][i],
+                sec["viewers_laughing"][i],
+                _f(sec["share"][i]),
+                _f(sec["smoothed_share"][i]),
+                _f(sec["low"][i]),
+                _f(sec["high"][i]),
+            ]
             for i in range(len(sec["share"]))
         ],
     )
     _write_csv(
         os.path.join(out_dir, "moments.csv"),
-        ["rank", "timecode", "second", "peak_share", "low_95", "high_95", "viewers_laughing", "viewers_present",
-         "screenings_laughing"],
-        [[m["rank"], m["timecode"], m["second"], _f(m["peak_share"]), _f(m["low"]), _f(m["high"]),
-          m["viewers_laughing"], m["viewers_present"], m["screenings_laughing"]] for m in r["moments"]],
+        [
+            "rank",
+            "timecode",
+            "second",
+            "peak_share",
+            "low_95",
+            "high_95",
+            "viewers_laughing",
+            "viewers_present",
+            "screenings_laughing",
+        ],
+        [
+            [
+                m["rank"],
+                m["timecode"],
+                m["second"],
+                _f(m["peak_share"]),
+                _f(m["low"]),
+                _f(m["high"]),
+                m["viewers_laughing"],
+                m["viewers_present"],
+                m["screenings_laughing"],
+            ]
+            for m in r["moments"]
+        ],
     )
     if r["scenes"]:
-        cols = ["rank", "title", "start_s", "end_s", "viewer_minutes", "laughs_per_viewer_minute",
-                "laughs_per_viewer_minute_low", "laughs_per_viewer_minute_high", "share_laughed",
-                "share_laughed_low", "share_laughed_high", "mean_laugh_s", "mean_laugh_s_low", "mean_laugh_s_high"]
+        cols = [
+            "rank",
+            "title",
+            "start_s",
+            "end_s",
+            "viewer_minutes",
+            "laughs_per_viewer_minute",
+            "laughs_per_viewer_minute_low",
+            "laughs_per_viewer_minute_high",
+            "share_laughed",
+            "share_laughed_low",
+            "share_laughed_high",
+            "mean_laugh_s",
+            "mean_laugh_s_low",
+            "mean_laugh_s_high",
+        ]
         if "norm_percentile" in r["scenes"][0]:
             cols.append("norm_percentile")
         _write_csv(

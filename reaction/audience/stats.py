@@ -25,20 +25,32 @@ N_BOOT = 200
 SMOOTH_S = 5  # centred window of the plotted curve, seconds
 
 
-def seconds_matrix(spans: Dict[str, List[Tuple[float, float]]], viewers: List[str], offset: float, n: int,
-                   closed_end: bool = False) -> np.ndarray:
-    """viewers x seconds booleans: does one of the viewer's spans (recording time) touch each film second?"""
-    diff = np.zeros((len(viewers), n + 1), dtype=np.int32)
+def _flat(spans: Dict[str, List[Tuple[float, float]]], viewers: List[str]) -> Tuple[np.ndarray, np.ndarray]:
+    """(row of each span, spans as an n x 2 array) for the viewers in order."""
+    rows: List[int] = []
+    flat: List[Tuple[float, float]] = []
     for row, vid in enumerate(viewers):
-        for a, b in spans.get(vid, ()):
-            a, b = a - offset, b - offset
-            first = int(np.floor(a))
-            # a presence interval [a, b) reaches second ceil(b) - 1; a laugh reaches floor(b) (end >= s)
-            last = int(np.floor(b)) if closed_end else int(np.ceil(b)) - 1
-            first, last = max(first, 0), min(last, n - 1)
-            if last >= first:
-                diff[row, first] += 1
-                diff[row, last + 1] -= 1
+        mine = spans.get(vid, ())
+        rows.extend([row] * len(mine))
+        flat.extend(mine)
+    return np.asarray(rows, dtype=np.int64), np.asarray(flat, dtype=np.float64).reshape(-1, 2)
+
+
+def seconds_matrix(
+    spans: Dict[str, List[Tuple[float, float]]], viewers: List[str], offset: float, n: int, closed_end: bool = False
+) -> np.ndarray:
+    """viewers x seconds booleans: does one of the viewer's spans (recording time) touch each film second?"""
+    rows, flat = _flat(spans, viewers)
+    diff = np.zeros((len(viewers), n + 1), dtype=np.int32)
+    if len(rows):
+        a, b = flat[:, 0] - offset, flat[:, 1] - offset
+        first = np.floor(a).astype(np.int64)
+        # a presence interval [a, b) reaches second ceil(b) - 1; a laugh reaches floor(b) (end >= s)
+        last = (np.floor(b) if closed_end else np.ceil(b) - 1).astype(np.int64)
+        first, last = np.maximum(first, 0), np.minimum(last, n - 1)
+        keep = last >= first
+        np.add.at(diff, (rows[keep], first[keep]), 1)
+        np.add.at(diff, (rows[keep], last[keep] + 1), -1)
     return np.cumsum(diff, axis=1)[:, :n] > 0
 
 
@@ -120,8 +132,9 @@ def screening_matrices(s: Screening, n: int) -> Tuple[List[str], np.ndarray, np.
     return viewers, present, laughing
 
 
-def top_moments(curve: Dict[str, np.ndarray], acc: CurveAccumulator, n: int = 10, gap_s: int = 15,
-                min_present: int = 1) -> List[Dict]:
+def top_moments(
+    curve: Dict[str, np.ndarray], acc: CurveAccumulator, n: int = 10, gap_s: int = 15, min_present: int = 1
+) -> List[Dict]:
     """The ``n`` highest peaks of the smoothed curve, at least ``gap_s`` apart."""
     share = np.nan_to_num(curve["smoothed"], nan=0.0)
     share = np.where(acc.present >= min_present, share, 0.0)
@@ -155,16 +168,20 @@ def scene_rows(s: Screening, scenes: Sequence[Scene]) -> np.ndarray:
     """viewers x scenes x (present minutes, laughs starting in the scene, their seconds)."""
     viewers = sorted(set(s.presence) | set(s.laughs))
     out = np.zeros((len(viewers), len(scenes), 3))
-    for row, vid in enumerate(viewers):
-        for k, sc in enumerate(scenes):
-            for a, b in s.presence.get(vid, ()):
-                a, b = a - s.offset_s, b - s.offset_s
-                out[row, k, MINUTES] += max(0.0, min(b, sc.end_s) - max(a, sc.start_s)) / 60.0
-            for a, b in s.laughs.get(vid, ()):
-                a, b = a - s.offset_s, b - s.offset_s
-                if sc.start_s <= a < sc.end_s:
-                    out[row, k, LAUGHS] += 1
-                    out[row, k, LAUGH_S] += b - a
+    starts = np.array([sc.start_s for sc in scenes])
+    ends = np.array([sc.end_s for sc in scenes])
+    rows, spans = _flat(s.presence, viewers)
+    if len(rows):
+        a, b = spans[:, :1] - s.offset_s, spans[:, 1:] - s.offset_s
+        overlap = np.clip(np.minimum(b, ends) - np.maximum(a, starts), 0.0, None) / 60.0
+        np.add.at(out[:, :, MINUTES], rows, overlap)
+    rows, laughs = _flat(s.laughs, viewers)
+    if len(rows):
+        a, b = laughs[:, 0] - s.offset_s, laughs[:, 1] - s.offset_s
+        k = np.searchsorted(starts, a, side="right") - 1
+        inside = (k >= 0) & (a < ends[np.maximum(k, 0)])
+        np.add.at(out[:, :, LAUGHS], (rows[inside], k[inside]), 1.0)
+        np.add.at(out[:, :, LAUGH_S], (rows[inside], k[inside]), (b - a)[inside])
     return out
 
 
@@ -195,8 +212,13 @@ def scene_table(rows: np.ndarray, scenes: Sequence[Scene], n_boot: int = N_BOOT,
     rank[np.argsort(-rate, kind="stable")] = np.arange(1, len(scenes) + 1)
     table = []
     for k, sc in enumerate(scenes):
-        row: Dict = {"rank": int(rank[k]), "title": sc.title, "start_s": sc.start_s, "end_s": sc.end_s,
-                     "viewer_minutes": float(rows[:, k, MINUTES].sum())}
+        row: Dict = {
+            "rank": int(rank[k]),
+            "title": sc.title,
+            "start_s": sc.start_s,
+            "end_s": sc.end_s,
+            "viewer_minutes": float(rows[:, k, MINUTES].sum()),
+        }
         for m, name in enumerate(SCENE_MEASURES):
             row[name] = _num(point[k, m])
             row[name + "_low"], row[name + "_high"] = _num(low[k, m]), _num(high[k, m])
@@ -226,12 +248,15 @@ def permutation_p(a: np.ndarray, b: np.ndarray, n_perm: int = 2000, seed: int = 
 
     observed = diff(np.arange(rows.shape[0]) < na)
     rng = np.random.default_rng(seed)
-    masks = np.zeros((n_perm, rows.shape[0]), dtype=bool)
-    for i in range(n_perm):
-        masks[i, rng.permutation(rows.shape[0])[:na]] = True
-    perm = diff(masks)
-    with np.errstate(invalid="ignore"):
-        extreme = (np.abs(np.nan_to_num(perm, nan=0.0)) >= np.abs(observed) - 1e-12).sum(axis=0)
+    extreme = np.zeros(observed.shape, dtype=np.int64)
+    # In chunks, so that memory does not grow with permutations x viewers.
+    for first in range(0, n_perm, 100):
+        masks = np.zeros((min(100, n_perm - first), rows.shape[0]), dtype=bool)
+        for i in range(masks.shape[0]):
+            masks[i, rng.permutation(rows.shape[0])[:na]] = True
+        perm = diff(masks)
+        with np.errstate(invalid="ignore"):
+            extreme += (np.abs(np.nan_to_num(perm, nan=0.0)) >= np.abs(observed) - 1e-12).sum(axis=0)
     return np.where(np.isfinite(observed), (1 + extreme) / (1 + n_perm), np.nan)
 
 
@@ -261,8 +286,9 @@ def quality(s: Screening, present: np.ndarray, film_s: float) -> Quality:
         warnings.append("only {} viewers (fewer than {})".format(len(on), MIN_VIEWERS))
     short = sum(1 for t in on if t < SHORT_TRACK_S)
     if on and short / len(on) > 0.5:
-        warnings.append("{} of {} viewers on screen under {:g} s: many very short tracks".format(
-            short, len(on), SHORT_TRACK_S))
+        warnings.append(
+            "{} of {} viewers on screen under {:g} s: many very short tracks".format(short, len(on), SHORT_TRACK_S)
+        )
     if s.offset_s >= s.media_s:
         warnings.append("offset {:.3f} s is beyond the recording ({:.3f} s)".format(s.offset_s, s.media_s))
     return Quality(s.id, len(on), float(np.mean(on)) if on else 0.0, face, s.skipped_frames, warnings)

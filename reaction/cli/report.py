@@ -6,8 +6,13 @@ import os
 
 def register(sub) -> None:
     p = sub.add_parser("report", help="pool screenings into one report: laugh curve, moments, scenes, comparison")
-    p.add_argument("runs", nargs="*", metavar="RUN", help="analyze output folder, RUN@OFFSET, or a manifest CSV "
-                   "(run,offset,screening,group); OFFSET is when the film starts in the recording")
+    p.add_argument(
+        "runs",
+        nargs="*",
+        metavar="RUN",
+        help="analyze output folder, RUN@OFFSET, or a manifest CSV "
+        "(run,offset,screening,group); OFFSET is when the film starts in the recording",
+    )
     p.add_argument("--out", required=True, metavar="DIR", help="report folder")
     p.add_argument("--scenes", metavar="CSV", help="scene list: start,end,title rows")
     p.add_argument("--title", default=None, help="report title")
@@ -45,10 +50,12 @@ def run(args: argparse.Namespace) -> int:
         source = RunFolders(specs)
     groups = parse_compare(args.compare, specs)
     title = args.title or ("Audience report: " + args.film if args.film else "Audience report")
-    result = make_report(source, args.out, scenes, title, groups, n_moments=args.moments, seed=args.seed,
-                         norms=norms)
+    result = make_report(source, args.out, scenes, title, groups, n_moments=args.moments, seed=args.seed, norms=norms)
     if args.db and scenes:
         store.save_scene_rates(args.film, result["scenes"])
-    print("{} screenings, {} viewers -> {}".format(result["screenings"], result["viewers"],
-                                                  os.path.join(args.out, "report.html")))
+    print(
+        "{} screenings, {} viewers -> {}".format(
+            result["screenings"], result["viewers"], os.path.join(args.out, "report.html")
+        )
+    )
     return 0

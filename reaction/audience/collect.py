@@ -30,8 +30,14 @@ DEFAULT_TOPIC = "reaction/#"
 class Collector:
     """Subscribe to ``topic`` and store every message exactly once."""
 
-    def __init__(self, config: IotConfig, store: Store, topic: str = DEFAULT_TOPIC,
-                 client_id: Optional[str] = None, on_stored: Optional[Callable[[int, int], None]] = None) -> None:
+    def __init__(
+        self,
+        config: IotConfig,
+        store: Store,
+        topic: str = DEFAULT_TOPIC,
+        client_id: Optional[str] = None,
+        on_stored: Optional[Callable[[int, int], None]] = None,
+    ) -> None:
         self.config = config
         self.store = store
         self.topic = topic
@@ -71,8 +77,9 @@ class Collector:
                 on_lifecycle_disconnection=self._on_disconnected,
             )
         except (RuntimeError, AwsCrtError) as e:
-            raise ReactionError("cert/key: cannot build a TLS context from cert {} and key {} ({})".format(
-                c.cert, c.key, e)) from e
+            raise ReactionError(
+                "cert/key: cannot build a TLS context from cert {} and key {} ({})".format(c.cert, c.key, e)
+            ) from e
 
     # -- SDK threads: hand over, touch nothing else ---------------------
 
@@ -87,8 +94,11 @@ class Collector:
         from awscrt import mqtt5
 
         log.info("connected to %s:%s as %s", self.config.endpoint, self.config.port, self.client_id)
-        future = self._client.subscribe(mqtt5.SubscribePacket(
-            subscriptions=[mqtt5.Subscription(topic_filter=self.topic, qos=mqtt5.QoS.AT_LEAST_ONCE)]))
+        future = self._client.subscribe(
+            mqtt5.SubscribePacket(
+                subscriptions=[mqtt5.Subscription(topic_filter=self.topic, qos=mqtt5.QoS.AT_LEAST_ONCE)]
+            )
+        )
         future.add_done_callback(self._on_subscribed)
 
     def _on_subscribed(self, future) -> None:
@@ -99,8 +109,9 @@ class Collector:
             self.fatal.set()
 
     def _on_failure(self, data) -> None:
-        self.error = "cannot connect to {}:{} ({})".format(self.config.endpoint, self.config.port,
-                                                          getattr(data, "exception", data))
+        self.error = "cannot connect to {}:{} ({})".format(
+            self.config.endpoint, self.config.port, getattr(data, "exception", data)
+        )
         log.warning("%s; retrying", self.error)
 
     def _on_disconnected(self, data) -> None:

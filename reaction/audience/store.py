@@ -60,28 +60,50 @@ class Store:
             for e in events:
                 cur = self.db.execute(
                     "INSERT OR IGNORE INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                    (str(e["event_id"]), str(e["device_id"]), str(e["screening_id"]), str(e["viewer_id"]),
-                     float(e["media_start_s"]), float(e["media_end_s"]), e.get("peak"), e.get("mean"),
-                     e.get("n_frames"), e.get("wall_time"), now),
+                    (
+                        str(e["event_id"]),
+                        str(e["device_id"]),
+                        str(e["screening_id"]),
+                        str(e["viewer_id"]),
+                        float(e["media_start_s"]),
+                        float(e["media_end_s"]),
+                        e.get("peak"),
+                        e.get("mean"),
+                        e.get("n_frames"),
+                        e.get("wall_time"),
+                        now,
+                    ),
                 )
                 new += cur.rowcount
             return new, 0
         except (ValueError, KeyError, TypeError, AttributeError, ReactionError) as e:
-            self.db.execute("INSERT INTO rejected (topic, payload, reason, received) VALUES (?,?,?,?)",
-                            (topic, payload, "{}: {}".format(type(e).__name__, e), now))
+            self.db.execute(
+                "INSERT INTO rejected (topic, payload, reason, received) VALUES (?,?,?,?)",
+                (topic, payload, "{}: {}".format(type(e).__name__, e), now),
+            )
             return 0, 0
 
     def _presence(self, msg: Dict, now: float) -> int:
         cur = self.db.execute(
             "INSERT OR IGNORE INTO presence VALUES (?,?,?,?,?,?,?)",
-            (msg["presence_id"], msg["device_id"], msg["screening_id"], msg.get("film_id"), float(msg["from_s"]),
-             float(msg["to_s"]), now),
+            (
+                msg["presence_id"],
+                msg["device_id"],
+                msg["screening_id"],
+                msg.get("film_id"),
+                float(msg["from_s"]),
+                float(msg["to_s"]),
+                now,
+            ),
         )
         if cur.rowcount:
             self.db.executemany(
                 "INSERT INTO intervals VALUES (?,?,?,?)",
-                [(msg["presence_id"], str(v["viewer_id"]), float(a), float(b)) for v in msg["viewers"]
-                 for a, b in v["intervals"]],
+                [
+                    (msg["presence_id"], str(v["viewer_id"]), float(a), float(b))
+                    for v in msg["viewers"]
+                    for a, b in v["intervals"]
+                ],
             )
         return cur.rowcount
 
@@ -89,8 +111,9 @@ class Store:
         self.db.commit()
 
     def counts(self) -> Dict[str, int]:
-        return {t: self.db.execute("SELECT COUNT(*) FROM " + t).fetchone()[0]
-                for t in ("events", "presence", "rejected")}
+        return {
+            t: self.db.execute("SELECT COUNT(*) FROM " + t).fetchone()[0] for t in ("events", "presence", "rejected")
+        }
 
     def screenings(self, film: str) -> List[Tuple[str, str, float]]:
         """(device, screening, media seconds reached) of every screening of ``film``."""
@@ -102,14 +125,19 @@ class Store:
         return [(d, s, float(m)) for d, s, m in rows]
 
     def scene_rates(self, exclude_film: str) -> List[float]:
-        rows = self.db.execute("SELECT laughs_per_viewer_minute FROM scene_rates WHERE film_id != ? AND "
-                               "laughs_per_viewer_minute IS NOT NULL", (exclude_film,)).fetchall()
+        rows = self.db.execute(
+            "SELECT laughs_per_viewer_minute FROM scene_rates WHERE film_id != ? AND "
+            "laughs_per_viewer_minute IS NOT NULL",
+            (exclude_film,),
+        ).fetchall()
         return [float(r[0]) for r in rows]
 
     def save_scene_rates(self, film: str, scenes: List[Dict]) -> None:
         self.db.execute("DELETE FROM scene_rates WHERE film_id = ?", (film,))
-        self.db.executemany("INSERT OR REPLACE INTO scene_rates VALUES (?,?,?)",
-                            [(film, s["title"], s["laughs_per_viewer_minute"]) for s in scenes])
+        self.db.executemany(
+            "INSERT OR REPLACE INTO scene_rates VALUES (?,?,?)",
+            [(film, s["title"], s["laughs_per_viewer_minute"]) for s in scenes],
+        )
         self.db.commit()
 
     def close(self) -> None:
@@ -146,7 +174,8 @@ class StoreScreenings:
             laughs: Dict[str, List[Tuple[float, float]]] = {}
             for vid, a, b in db.execute(
                 "SELECT viewer_id, start_s, end_s FROM events WHERE device_id = ? AND screening_id = ? "
-                "ORDER BY start_s", (device, screening),
+                "ORDER BY start_s",
+                (device, screening),
             ):
                 laughs.setdefault(vid, []).append((a, b))
             yield Screening(spec.screening, "", 0.0, media, presence, laughs, 0, self.store.path)

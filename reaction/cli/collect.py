@@ -37,8 +37,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         while not done.is_set() and not collector.fatal.is_set():
             if collector.subscribed.is_set() and not announced:
-                print("collecting {} from {}:{} into {}".format(collector.topic, config.endpoint, config.port,
-                                                               args.db), flush=True)
+                print(
+                    "collecting {} from {}:{} into {}".format(collector.topic, config.endpoint, config.port, args.db),
+                    flush=True,
+                )
                 announced = True
             if args.for_s is not None and time.monotonic() - started >= args.for_s:
                 break
@@ -50,8 +52,12 @@ def run(args: argparse.Namespace) -> int:
         collector.stop()
         counts = store.counts()
         store.close()
-    print("stored {} new laugh events, {} presence messages ({} in the store; {} rejected)".format(
-        collector.events, collector.presence, counts["events"], counts["rejected"]), flush=True)
+    print(
+        "stored {} new laugh events, {} presence messages ({} in the store; {} rejected)".format(
+            collector.events, collector.presence, counts["events"], counts["rejected"]
+        ),
+        flush=True,
+    )
     if collector.fatal.is_set():
         print("reaction: error: {}".format(collector.error), file=sys.stderr)
         return 1

@@ -31,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
 
     scenes = read_scenes(args.scenes) if args.scenes else None
     norms = None
+    source: object
     if args.db:
         from ..audience.store import Store, StoreScreenings
 

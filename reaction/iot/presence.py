@@ -76,16 +76,17 @@ def presence_id(device_id: str, screening_id: str, from_s: float) -> str:
 class PresenceTracker:
     """On-screen intervals per viewer, cut into one message per ``period_s`` of media time."""
 
-    def __init__(self, device_id: str, screening_id: str, film_id: Optional[str] = None,
-                 period_s: float = PERIOD_S) -> None:
+    def __init__(
+        self, device_id: str, screening_id: str, film_id: Optional[str] = None, period_s: float = PERIOD_S
+    ) -> None:
         self.device_id = check_id(device_id, "device_id")
         self.screening_id = check_id(screening_id, "screening_id")
         self.film_id = film_id
         self.period_s = period_s
-        self._open = {}  # type: Dict[str, List[float]]
-        self._closed = {}  # type: Dict[str, List[List[float]]]
-        self._from = None  # type: Optional[float]
-        self._last = None  # type: Optional[float]
+        self._open: Dict[str, List[float]] = {}
+        self._closed: Dict[str, List[List[float]]] = {}
+        self._from: Optional[float] = None
+        self._last: Optional[float] = None
         self._frame = 0.0
 
     def observe(self, time_s: float, viewers: Iterable[Any]) -> Optional[Dict[str, Any]]:

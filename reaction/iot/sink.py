@@ -26,6 +26,7 @@ from typing import Callable, Deque, Dict, List, NamedTuple, Optional, Tuple
 
 from ..types import LaughEvent, ReactionError
 from .config import ENV_PREFIX, IotConfig
+from .presence import PresenceTracker, presence_topic
 from .schema import (
     BATCH_OVERHEAD,
     MAX_PAYLOAD_BYTES,
@@ -36,7 +37,6 @@ from .schema import (
     event_topic,
     validate_topic,
 )
-from .presence import PresenceTracker, presence_topic
 from .spool import Spool, SpoolFull
 
 __all__ = ["ENV_PREFIX", "IotConfig", "IotSink", "SpoolFull"]

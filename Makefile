@@ -18,7 +18,9 @@ install: $(BIN)/reaction
 
 demo: install
 	$(BIN)/reaction analyze $(SAMPLE) --out out/demo --annotate out/demo/annotated.mp4
-	@echo "outputs: out/demo/events.jsonl tracks.csv smiles.csv summary.json annotated.mp4"
+	@echo "outputs: out/demo/events.jsonl tracks.csv smiles.csv presence.csv summary.json annotated.mp4"
+	$(BIN)/reaction report out/demo --out out/demo/report --title "Sample clip"
+	@echo "report: out/demo/report/report.html (laughs_per_second.csv moments.csv report.json beside it)"
 
 # The IoT tests run a real broker: installed here when missing, or one line saying what to install.
 mosquitto:

@@ -35,7 +35,7 @@ class Browser:
             [chromium_path(), *FLAGS, "--remote-debugging-pipe", "--user-data-dir=" + self.profile,
              "--window-size={},{}".format(width, height), "about:blank"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            preexec_fn=setup, pass_fds=(3, 4),  # kept open past the fds Popen closes after setup
+            preexec_fn=setup, close_fds=False,  # Popen would close fds 3 and 4 after setup; pipes are not inherited
         )
         os.close(to_child_r)
         os.close(from_child_w)

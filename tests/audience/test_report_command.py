@@ -77,3 +77,18 @@ def test_report_does_not_load_mxnet(runs, tmp_path):
     proc = subprocess.run([sys.executable, "-c", probe, "report", runs[0], "--out", str(tmp_path / "r")],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.stdout.split()[-2:] == ["0", "False"], proc.stderr
+
+
+def test_collect_with_a_bad_config_is_one_line_without_mxnet(tmp_path):
+    (tmp_path / "iot.json").write_text('{"endpoint": "127.0.0.1"}')
+    probe = ("import sys; from reaction.cli import main; s = main(sys.argv[1:]); "
+             "print(s, 'mxnet' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", probe, "collect", "--config", str(tmp_path / "iot.json"),
+                           "--db", str(tmp_path / "s.sqlite")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.stdout.split()[-2:] == ["2", "False"], proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+def test_report_from_a_store_that_does_not_exist(tmp_path, capsys):
+    assert "no such store" in fails(capsys, "--db", str(tmp_path / "none.sqlite"), "--film", "f",
+                                    "--out", str(tmp_path / "r"))

@@ -63,7 +63,14 @@ def render(r: Dict, images: Dict[str, str], rasters: List[Tuple[str, str]]) -> s
         _img(images["curve"], "laugh curve"),
         "<h2>Top moments</h2>",
         _table(
-            ["rank", "film time", "peak share", "95% interval", "viewers laughing", "screenings laughing"],
+            [
+                "rank",
+                "film time",
+                "peak share (smoothed)",
+                "95% interval",
+                "viewers laughing (peak second)",
+                "screenings laughing (peak second)",
+            ],
             [
                 [
                     str(m["rank"]),

@@ -145,20 +145,23 @@ class Store:
 
 
 class StoreScreenings:
-    """The screenings of one film in a store, in the form the report reads (offset 0: film time = media time)."""
+    """The screenings of one film in a store, in the form the report reads (offset 0 unless given)."""
 
-    def __init__(self, store: Store, film: str) -> None:
+    def __init__(self, store: Store, film: str, offsets: Optional[Dict[str, float]] = None) -> None:
         self.store = store
         self.found = store.screenings(film)
         if not self.found:
             raise ReactionError("{}: no screenings of film {!r} (no presence messages for it)".format(store.path, film))
         ids = [s for _, s, _ in self.found]
-        self.specs = [
-            RunSpec(store.path, 0.0, s if ids.count(s) == 1 else "{}:{}".format(d, s), "") for d, s, _ in self.found
-        ]
+        names = [s if ids.count(s) == 1 else "{}:{}".format(d, s) for d, s, _ in self.found]
+        offsets = dict(offsets or {})
+        unknown = sorted(set(offsets) - set(names))
+        if unknown:
+            raise ReactionError("{}: film {!r} has no screening {}".format(store.path, film, ", ".join(unknown)))
+        self.specs = [RunSpec(store.path, offsets.get(n, 0.0), n, "") for n in names]
 
     def film_end(self) -> float:
-        return max(m for _, _, m in self.found)
+        return max(m - spec.offset_s for (_, _, m), spec in zip(self.found, self.specs))
 
     def load(self) -> Iterator[Screening]:
         db = self.store.db
@@ -178,7 +181,7 @@ class StoreScreenings:
                 (device, screening),
             ):
                 laughs.setdefault(vid, []).append((a, b))
-            yield Screening(spec.screening, "", 0.0, media, presence, laughs, 0, self.store.path)
+            yield Screening(spec.screening, "", spec.offset_s, media, presence, laughs, 0, self.store.path)
 
 
 def presence_intervals(spans: Optional[List[Tuple[float, float]]]) -> List[Tuple[float, float]]:

@@ -26,7 +26,7 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..audience.build import RunFolders, make_report
-    from ..audience.inputs import parse_compare, read_scenes, run_specs
+    from ..audience.inputs import parse_compare, parse_offset, read_scenes, run_specs
     from ..types import ReactionError
 
     scenes = read_scenes(args.scenes) if args.scenes else None
@@ -37,10 +37,14 @@ def run(args: argparse.Namespace) -> int:
 
         if not args.film:
             raise ReactionError("--db needs --film F")
-        if args.runs:
-            raise ReactionError("give either run folders or --db, not both")
+        offsets = {}
+        for arg in args.runs:  # with --db: SCREENING@OFFSET, where the film starts in that screening
+            sid, at, offset = arg.rpartition("@")
+            if not at:
+                raise ReactionError("with --db, give screenings as SCREENING@OFFSET, not {!r}".format(arg))
+            offsets[sid] = parse_offset(offset, "{}: offset".format(arg))
         store = Store(args.db, create=False)
-        source = StoreScreenings(store, args.film)
+        source = StoreScreenings(store, args.film, offsets)
         specs = source.specs
         if scenes:
             norms = store.scene_rates(exclude_film=args.film)

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DATA ?= ../shared/data
 SAMPLE := tests/fixtures/hamilton-audience-640x360.mp4
 
-.PHONY: install demo test mosquitto check vermin lambda clean
+.PHONY: install demo test mosquitto chromium check vermin lambda clean
 
 $(BIN)/reaction: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,11 +18,17 @@ install: $(BIN)/reaction
 
 demo: install
 	$(BIN)/reaction analyze $(SAMPLE) --out out/demo --annotate out/demo/annotated.mp4
-	@echo "outputs: out/demo/events.jsonl tracks.csv smiles.csv summary.json annotated.mp4"
+	@echo "outputs: out/demo/events.jsonl tracks.csv smiles.csv presence.csv summary.json annotated.mp4"
+	$(BIN)/reaction report out/demo --out out/demo/report --title "Sample clip"
+	@echo "report: out/demo/report/report.html (laughs_per_second.csv moments.csv report.json beside it)"
 
 # The IoT tests run a real broker: installed here when missing, or one line saying what to install.
 mosquitto:
 	@tests/ensure-mosquitto.sh
+
+# The report tests open report.html in headless Chromium: installed here when missing, or one line saying what to install.
+chromium:
+	@tests/ensure-chromium.sh
 
 # Lint, format and types over the package; Python 3.7 over what the DeepLens Lambda imports.
 check: install vermin
@@ -33,7 +39,7 @@ check: install vermin
 vermin: install
 	$(BIN)/vermin --target=3.7- --no-tips --violations -q $$($(BIN)/python lambda_package/build.py --list-modules)
 
-test: install mosquitto check
+test: install mosquitto chromium check
 	REACTION_DATA=$(DATA) $(BIN)/python -m pytest -q
 
 lambda: install

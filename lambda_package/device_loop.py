@@ -21,6 +21,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from reaction.annotate import draw_viewers
+from reaction.iot.presence import PresenceTracker
 from reaction.iot.schema import EVENT_SCHEMA, SCHEMA_VERSION, batch_payload, encode_event, event_message, format_wall_time
 from reaction.types import Frame, LaughEvent, ReactionError
 
@@ -118,6 +119,8 @@ class Messenger:
         self.sent = 0
         self.failed = 0
         self.dropped = 0
+        # Who is on screen, sent as presence messages (the report's denominators) through the same backlog.
+        self.presence = PresenceTracker(device_id, screening_id)
 
     def _send(self, payload: str) -> bool:
         try:
@@ -142,6 +145,12 @@ class Messenger:
             self.dropped += 1  # the oldest unsent event makes room
         self.backlog.append(batch_payload([encode_event(message)]))
         self._drain()
+
+    def observe(self, time_s: float, viewers, final: bool = False) -> None:
+        message = self.presence.flush() if final else self.presence.observe(time_s, viewers)
+        if message is not None:
+            self.backlog.append(encode_event(message))
+            self._drain()
 
     def status(self, level: str, message: str, **fields) -> None:
         log.log(_LOG_LEVELS.get(level, logging.INFO), "%s", message)
@@ -227,6 +236,7 @@ class DeviceLoop:
         self.frames += 1
         self.failures_in_row = 0
         self.viewers = sum(1 for t in result.tracks if t.confirmed)
+        self.messenger.observe(result.time_s, result.p_smile.keys())
         if self.live_view is not None:
             try:
                 self.live_view.set_frame(draw_viewers(image, result))
@@ -262,6 +272,7 @@ class DeviceLoop:
         """Close every open laugh (publishing it) and stop the live view."""
         try:
             self.pipeline.finish()
+            self.messenger.observe(0.0, (), final=True)
         finally:
             if self.live_view is not None:
                 self.live_view.stop()

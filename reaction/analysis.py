@@ -96,6 +96,7 @@ def analyze(
         config or PipelineConfig(), sinks=[JsonlSink(os.path.join(out_dir, "events.jsonl"))] + list(sinks or [])
     )
     report = ScreeningReport(out_dir)
+    observers = [s for s in sinks or [] if hasattr(s, "observe")]
     writer: Optional[AnnotatedVideo] = None
     total = getattr(source, "frame_count", 0) or None
     last_media_s: Optional[float] = None
@@ -116,6 +117,8 @@ def analyze(
                         assert result.image is not None  # ReactionPipeline.process always sets it
                         writer.write(result.image, result)
                     report.add(result)
+                    for observer in observers:  # sinks that also report who is on screen (IoT presence)
+                        observer.observe(result.time_s, result.p_smile.keys())
                     last_media_s = result.time_s
                     if on_frame is not None:
                         on_frame(pipeline.frames, total)

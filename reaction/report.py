@@ -1,4 +1,9 @@
-"""Analysis outputs: tracks.csv, smiles.csv and summary.json.
+"""Analysis outputs: tracks.csv, smiles.csv, presence.csv and summary.json.
+
+``presence.csv`` (``viewer_id,start_s,end_s``) holds each viewer's on-screen
+intervals: the denominators of ``reaction report``. A gap of more than
+``PRESENCE_GAP_FRAMES`` frame periods starts a new interval; an interval ends
+one frame period after the viewer's last frame in it.
 
 Frames are numbered from 1 in both CSV files, as MOTChallenge tools expect.
 Times are media seconds, rounded to the millisecond.
@@ -10,11 +15,12 @@ import csv
 import json
 import math
 import os
-from typing import Dict, List, Set
+from typing import Dict, List, Set, Tuple
 
 from .types import FrameResult, LaughEvent, ReactionError
 
 FLUSH_EVERY = 25  # frames between flushes of the CSV files
+PRESENCE_GAP_FRAMES = 1.5  # a viewer unseen for longer than this many frame periods has left the screen
 
 
 class ScreeningReport:
@@ -36,6 +42,9 @@ class ScreeningReport:
         self._last_s: Dict[int, float] = {}
         self._visible_by_second: Dict[int, Set[int]] = {}
         self._times: List[float] = []
+        self._open: Dict[int, List[float]] = {}  # viewer -> [start_s, last_s] of the interval now open
+        self._intervals: List[Tuple[int, float, float]] = []
+        self._last_frame_s = 0.0
         self.frames = 0
 
     def add(self, result: FrameResult) -> None:
@@ -54,6 +63,8 @@ class ScreeningReport:
             self._first_s.setdefault(vid, result.time_s)
             self._last_s[vid] = result.time_s
             self._visible_by_second.setdefault(int(math.floor(result.time_s)), set()).add(vid)
+            self._extend_presence(vid, result.time_s)
+        self._last_frame_s = result.time_s
         if len(self._times) < 2:
             self._times.append(result.time_s)
         self.frames += 1
@@ -61,6 +72,22 @@ class ScreeningReport:
             # A run that is killed outright still leaves its rows up to the last second or so.
             self._tracks_f.flush()
             self._smiles_f.flush()
+
+    def _extend_presence(self, vid: int, t: float) -> None:
+        span = self._open.get(vid)
+        period = self.frame_period() or 0.04
+        if span is not None and t - span[1] <= PRESENCE_GAP_FRAMES * period:
+            span[1] = t
+            return
+        if span is not None:
+            self._intervals.append((vid, span[0], span[1] + period))
+        self._open[vid] = [t, t]
+
+    def presence(self) -> List[Tuple[int, float, float]]:
+        """Every on-screen interval so far, the open ones closed at their last frame."""
+        period = self.frame_period() or 0.04
+        rows = self._intervals + [(vid, s[0], s[1] + period) for vid, s in self._open.items()]
+        return sorted(rows, key=lambda r: (r[1], r[0]))
 
     def frame_period(self) -> float:
         if len(self._times) == 2 and self._times[1] > self._times[0]:
@@ -96,6 +123,7 @@ class ScreeningReport:
             )
         out = dict(extra)
         out.update({"viewers": viewers, "audience": share, "events": len(events)})
+        out["media_s"] = round(self._last_frame_s + period, 3) if self.frames else 0.0
         return out
 
     def close(self, events: List[LaughEvent], extra: Dict) -> Dict:
@@ -103,6 +131,11 @@ class ScreeningReport:
         self._tracks_f.close()
         self._smiles_f.close()
         summary = self.summary(events, extra)
+        with open(os.path.join(self.out_dir, "presence.csv"), "w", newline="") as f:
+            rows = csv.writer(f)
+            rows.writerow(["viewer_id", "start_s", "end_s"])
+            for vid, start, end in self.presence():
+                rows.writerow([vid, "%.3f" % start, "%.3f" % end])
         with open(os.path.join(self.out_dir, "summary.json"), "w") as f:
             json.dump(summary, f, indent=2)
             f.write("\n")

@@ -56,6 +56,7 @@ def register(sub) -> None:
     p.add_argument("--iot-config", metavar="FILE", help="also publish events live to AWS IoT")
     p.add_argument("--device-id", default=None, help="device id for IoT messages (default: the config's)")
     p.add_argument("--screening-id", default=None, help="screening id for IoT messages (default: video name)")
+    p.add_argument("--film-id", default=None, help="film id for IoT presence messages (reaction report --db --film)")
     p.add_argument("--no-progress", action="store_true", help="never show the progress bar")
     p.set_defaults(func=run)
 
@@ -116,6 +117,7 @@ def _iot_sink(args: argparse.Namespace):
         device_id=args.device_id,
         screening_id=screening,
         spool_dir=iot_config.spool_dir or os.path.join(args.out, "spool"),
+        film_id=args.film_id,
     )
 
 

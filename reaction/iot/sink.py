@@ -26,6 +26,7 @@ from typing import Callable, Deque, Dict, List, NamedTuple, Optional, Tuple
 
 from ..types import LaughEvent, ReactionError
 from .config import ENV_PREFIX, IotConfig
+from .presence import PresenceTracker, presence_topic
 from .schema import (
     BATCH_OVERHEAD,
     MAX_PAYLOAD_BYTES,
@@ -103,6 +104,7 @@ class IotSink:
         screening_id: Optional[str] = None,
         spool_dir: Optional[str] = None,
         on_ack: Optional[Callable[[List[str]], None]] = None,
+        film_id: Optional[str] = None,
     ) -> None:
         self.config = config
         self.device_id = check_id(device_id or config.device_id or config.client_id, "device_id")
@@ -113,6 +115,9 @@ class IotSink:
             self.topic = validate_topic(config.topic, "topic")
         else:
             self.topic = event_topic(self.device_id, self.screening_id, config.topic_prefix)
+        # Presence messages (reaction.iot.presence) go through the same spool, one per message.
+        self.presence = PresenceTracker(self.device_id, self.screening_id, film_id)
+        self.presence_topic = presence_topic(self.device_id, self.screening_id, config.topic_prefix)
         spool_dir = spool_dir or config.spool_dir
         if not spool_dir:
             raise ReactionError("spool_dir: required (the on-disk outbox directory)")
@@ -170,6 +175,18 @@ class IotSink:
                     self._progress.wait(0.1)
         self._wake.set()
 
+    def observe(self, time_s: float, viewers) -> None:
+        """One frame's viewers on screen; every ``PERIOD_S`` of media a presence message is spooled."""
+        msg = self.presence.observe(time_s, viewers)
+        if msg is not None:
+            self._spool_presence(msg)
+
+    def _spool_presence(self, msg: dict) -> None:
+        if self._closed:
+            raise ReactionError("IoT sink: presence after close")
+        self.spool.put_many([(self.presence_topic, msg["presence_id"], encode_event(msg))])
+        self._wake.set()
+
     @property
     def connected(self) -> bool:
         """True while the MQTT connection is up."""
@@ -197,6 +214,9 @@ class IotSink:
         """
         if self._closed:
             return
+        last = self.presence.flush()
+        if last is not None and last["viewers"]:
+            self._spool_presence(last)
         self.flush(self.config.close_timeout_s if timeout is None else timeout)
         self._closed = True
         self._stop.set()
@@ -343,8 +363,11 @@ class IotSink:
                 texts.append(r.payload)
                 size += len(r.payload) + 1
                 last = r.seq
+            if rows[0].topic == self.presence_topic:  # a presence message travels alone, as built
+                texts, last = texts[:1], rows[0].seq
             batch = _Batch(rows[0].seq, last, [r.event_id for r in rows[: len(texts)]], epoch)
-            future, _ = self._conn.publish(rows[0].topic, batch_payload(texts), mqtt.QoS.AT_LEAST_ONCE)
+            payload = texts[0] if rows[0].topic == self.presence_topic else batch_payload(texts)
+            future, _ = self._conn.publish(rows[0].topic, payload, mqtt.QoS.AT_LEAST_ONCE)
             inflight[batch.first] = batch
             future.add_done_callback(lambda f, b=batch: self._complete(b, f))
             cursor = last + 1

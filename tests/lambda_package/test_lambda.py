@@ -98,6 +98,10 @@ def split_messages(lam, published):
             jsonschema.validate(body, MESSAGE_SCHEMA)
             assert len(body["events"]) == 1  # one laugh per message
             events.append(body["events"][0])
+        elif body.get("type") == "presence":  # who is on screen: reaction.iot.presence
+            from reaction.iot.presence import PRESENCE_SCHEMA
+
+            jsonschema.validate(body, PRESENCE_SCHEMA)
         else:
             jsonschema.validate(body, lam.loop.STATUS_SCHEMA)
             others.append(body)

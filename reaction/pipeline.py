@@ -209,7 +209,14 @@ class ReactionPipeline:
         full-frame scan of this frame, or ``None`` when it is not a scan frame.
         By default the schedule is consulted here.
         """
-        return self._score_frame(self._follow(frame, scan))
+        return self._deliver(self._score_frame(self._follow(frame, scan)))
+
+    def _deliver(self, result: FrameResult) -> FrameResult:
+        """The frame's events to the sinks, always on the caller's thread (an IoT spool is SQLite)."""
+        start = time.perf_counter()
+        self._emit(result.events)
+        self.timings["sinks"] += time.perf_counter() - start
+        return result
 
     def _follow(self, frame: Frame, scan=SCHEDULE) -> "_Followed":
         """The first half of a frame: detection, tracking and the face check."""
@@ -254,7 +261,7 @@ class ReactionPipeline:
         return _Followed(frame.index, t, image, tracks, visible)
 
     def _score_frame(self, followed: "_Followed") -> FrameResult:
-        """The second half: smile scores, laughs and sinks. Touches nothing the first half does."""
+        """The second half: smile scores and laughs. Touches nothing the first half does."""
         image, t, visible = followed.image, followed.time_s, followed.visible
         clock = time.perf_counter
         t3 = clock()
@@ -269,9 +276,7 @@ class ReactionPipeline:
         self._visible = now_visible
         smiling = {vid: self.smoother.laughing(vid) for vid in now_visible}
         t5 = clock()
-        self._emit(events)
-        t6 = clock()
-        for name, dt in (("smile", t4 - t3), ("smooth", t5 - t4), ("sinks", t6 - t5)):
+        for name, dt in (("smile", t4 - t3), ("smooth", t5 - t4)):
             self.timings[name] += dt
         return FrameResult(
             index=followed.frame_index,
@@ -293,8 +298,9 @@ class ReactionPipeline:
     def run(self, frames: Iterable[Frame]) -> Generator[FrameResult, None, None]:
         """Process a stream. A bad frame is logged, counted and skipped.
 
-        With ``smile_worker``, a frame's smile scores, laughs and sinks run on
-        a second thread while this one detects and tracks the next frame; with
+        With ``smile_worker``, a frame's smile scores and laughs run on a
+        second thread while this one detects and tracks the next frame (the
+        sinks get the events on this thread, frame by frame); with
         ``threaded``, full-frame scans run ahead on a worker thread. Frames
         still pass every stage strictly in order, so the results are identical
         to calling :meth:`process` per frame, whatever the timing.
@@ -304,24 +310,24 @@ class ReactionPipeline:
         try:
             for followed in self._follow_all(frames):
                 if smile_pool is None:
-                    yield self._score_frame(followed)
+                    yield self._deliver(self._score_frame(followed))
                     continue
                 if scoring is not None:
                     result = scoring.result()
                     scoring = None
                     # Nothing is in flight while the caller has the result: if it stops
                     # here, every frame scored (and every event sent) has been yielded.
-                    yield result
+                    yield self._deliver(result)
                 scoring = smile_pool.submit(self._score_frame, followed)
             if scoring is not None:
                 result, scoring = scoring.result(), None
-                yield result
+                yield self._deliver(result)
         except BaseException as stop:
             # Ctrl-C, SIGTERM or an error while the source or the detector ran: the
             # frame being scored is finished and handed over before the stop goes on.
             if scoring is not None and not isinstance(stop, GeneratorExit):
                 result, scoring = scoring.result(), None
-                yield result
+                yield self._deliver(result)
             raise
         finally:
             if smile_pool is not None:

@@ -129,3 +129,20 @@ def test_a_still_viewer_is_detected_again_after_max_age(clip):
     assert still.box(np.roll(image, shift, axis=1), track, 0.5) is None  # the face there moved
     still.remember(image, [], [], [], t=0.6)  # the viewer is gone from the tracker
     assert still.box(image, track, 0.7) is None
+
+
+def test_sinks_get_the_events_on_the_callers_thread(clip):
+    # An IoT spool is an SQLite connection, which must stay on the thread that opened it.
+    import threading
+
+    class ThreadSink(ListSink):
+        threads = set()
+
+        def emit(self, event):
+            self.threads.add(threading.current_thread())
+            super().emit(event)
+
+    sink = ThreadSink()
+    pipe = ReactionPipeline(profile_config("balanced", smile_worker=True), sinks=[sink])
+    list(pipe.run(clip))
+    assert sink.events and sink.threads == {threading.current_thread()}

@@ -169,7 +169,7 @@ def _seconds(env, name: str, default: float) -> float:
     return value
 
 
-def load_smile_net(model_dir: str, messenger: Messenger):
+def load_smile_net(model_dir: str, messenger):
     """SmileNet on the GPU if the device optimiser accepts the model, else on the CPU.
 
     Returns ``(smile_net, backend_name)``. The spec (input size, channels,
@@ -206,7 +206,7 @@ def load_smile_net(model_dir: str, messenger: Messenger):
     return net, "mxnet-cpu"
 
 
-def build_loop(settings: Settings, messenger: Messenger, clock, sleep, frame_time=None) -> DeviceLoop:
+def build_loop(settings, messenger, clock, sleep, frame_time=None):
     """Everything the loop needs; raises on a problem the caller retries."""
     import_library()
     config = profile_config(settings.profile)

@@ -491,3 +491,66 @@ def test_a_device_opencv_without_yunet_falls_back_to_haar_and_says_so(lam, monke
     monkeypatch.setattr(lam.app, "face_check_available", lambda: True)
     assert lam.app.build_loop(settings, messenger, clock=time.monotonic,
                               sleep=lambda s: None).pipeline.config.detector.kind == "yunet"
+
+
+def test_a_library_import_failure_is_published_and_retried(lam):
+    # A fresh interpreter where scipy does not import (None in sys.modules is how Python spells
+    # a module that must not load), as with a scipy built for another numpy on the device.
+    probe = (
+        "import sys, json, time\n"
+        "sys.modules['scipy'] = None\n"
+        "import reaction_lambda, greengrasssdk\n"
+        "def sent():\n"
+        "    return [p for c in greengrasssdk.clients for _, p in c.published]\n"
+        "deadline = time.monotonic() + 60\n"
+        "while len(sent()) < 2 and time.monotonic() < deadline:\n"
+        "    time.sleep(0.05)\n"
+        "reaction_lambda._stop.set(); reaction_lambda._thread.join(10)\n"
+        "print(json.dumps({'alive': reaction_lambda._thread.is_alive(), 'published': sent(),\n"
+        "                  'policies': [p for c in greengrasssdk.clients for p in c.policies]}))\n"
+    )
+    env = dict(os.environ, AWS_IOT_THING_NAME=THING, REACTION_MODEL_DIR=MODELS, REACTION_LIVE_VIEW="0",
+               REACTION_SCREENING_ID="clip-1", PYTHONPATH=os.pathsep.join([STANDINS, LAMBDA_DIR, ROOT]))
+    env.pop("REACTION_LAMBDA_AUTOSTART", None)
+    res = subprocess.run([sys.executable, "-W", "ignore", "-c", probe], env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, universal_newlines=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert not out["alive"] and set(out["policies"]) == {"AllOrException"}
+    messages = [json.loads(p) for p in out["published"]]
+    assert len(messages) >= 2
+    for m in messages:
+        jsonschema.validate(m, lam.loop.STATUS_SCHEMA)
+        assert (m["kind"], m["level"], m["device_id"], m["screening_id"]) == ("status", "error", THING, "clip-1")
+        # It names the module that failed and what the device has.
+        assert "cannot import scipy" in m["message"] and "numpy {}".format(np.__version__) in m["message"]
+        assert "scipy not importable" in m["message"] and "Python " in m["message"]
+    assert [m["retry_in_s"] for m in messages[:2]] == [1.0, 2.0]  # the start-up backoff
+
+
+def test_no_gpu_and_no_mxnet_publishes_backend_none_and_retries(lam, tmp_path, monkeypatch):
+    # The optimiser fails and MXNet does not import in this runtime: no smile-net can run.
+    monkeypatch.setitem(sys.modules, "mxnet", None)
+    lam.awscam.configure(SAMPLE_CLIP, max_frames=5)
+    lam.mo.configure(error=2, models_dir=MODELS)
+    client = lam.gg.client("iot-data")
+    stop, sleeps = threading.Event(), []
+
+    def sleep(delay):
+        sleeps.append(delay)
+        if len(sleeps) == 3:
+            stop.set()
+
+    env = {"AWS_IOT_THING_NAME": THING, "REACTION_SCREENING_ID": "clip-1", "REACTION_LIVE_VIEW": "0",
+           "REACTION_MODEL_DIR": MODELS}
+    assert lam.app.run(stop=stop, env=env, client=client, sleep=sleep) is None  # never started
+    assert sleeps == [1.0, 2.0, 4.0] and lam.awscam.models == []
+    events, others = split_messages(lam, client.published)
+    assert events == []
+    errors = [m for m in others if m["kind"] == "status" and m["level"] == "error"]
+    beats = [m for m in others if m["kind"] == "heartbeat"]
+    assert len(errors) == 3 and len(beats) == 3  # one error status and one heartbeat per attempt
+    assert all("error code 2" in m["message"] and "MXNet does not import" in m["message"] for m in errors)
+    assert [m["retry_in_s"] for m in errors] == sleeps
+    assert all(b["backend"] == "none" and b["frames"] == 0 and b["viewers"] == 0 for b in beats)
+    assert [b["errors"] for b in beats] == [1, 2, 3]

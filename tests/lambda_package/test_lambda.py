@@ -554,3 +554,16 @@ def test_no_gpu_and_no_mxnet_publishes_backend_none_and_retries(lam, tmp_path, m
     assert [m["retry_in_s"] for m in errors] == sleeps
     assert all(b["backend"] == "none" and b["frames"] == 0 and b["viewers"] == 0 for b in beats)
     assert [b["errors"] for b in beats] == [1, 2, 3]
+
+
+def test_module_load_imports_only_the_greengrass_sdk():
+    probe = (
+        "import sys, reaction_lambda\n"
+        "print(sorted(m for m in ('numpy', 'cv2', 'scipy', 'filterpy', 'mxnet', 'reaction', 'awscam', 'mo',\n"
+        "                         'device_loop', 'greengrasssdk') if m in sys.modules))\n"
+    )
+    env = dict(os.environ, REACTION_LAMBDA_AUTOSTART="0", PYTHONPATH=os.pathsep.join([STANDINS, LAMBDA_DIR, ROOT]))
+    res = subprocess.run([sys.executable, "-c", probe], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         universal_newlines=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["['greengrasssdk']"]

@@ -54,3 +54,20 @@ def test_deploy_graph_is_the_old_graph_minus_dropout_with_the_same_outputs(tmp_p
     p_before, p_after = before.predict_batch(batch), after.predict_batch(batch)
     assert len(p_after) == 200 and 0.2 < float((p_after > 0.5).mean()) < 0.8  # not a constant output
     np.testing.assert_allclose(p_after, p_before, atol=1e-6)
+
+
+def test_the_build_refuses_a_model_the_optimiser_does_not_take(tmp_path):
+    import importlib.util
+
+    from helpers import ROOT
+    from reaction.types import ReactionError
+
+    spec = importlib.util.spec_from_file_location("lambda_build", os.path.join(ROOT, "lambda_package", "build.py"))
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    for path in model_paths(MODELS):
+        shutil.copy(path, str(tmp_path))
+    assert build.check_models(str(tmp_path))  # the shipped model passes
+    shutil.copy(BEFORE, model_paths(str(tmp_path))[0])
+    with pytest.raises(ReactionError, match="Dropout x2, softmax x1"):
+        build.check_models(str(tmp_path))

@@ -98,7 +98,7 @@ def import_library() -> None:
 
 
 def device_versions() -> str:
-    """``Python 3.7.x, numpy 1.16.5, cv2 missing (...), ...``: what the device has."""
+    """``Python 3.7.x, numpy 1.16.5, scipy not importable (...), ...``: what the device has."""
     found = ["Python " + platform.python_version()]
     for name in DEVICE_MODULES:
         try:

@@ -180,6 +180,14 @@ def check_models(models_dir: str) -> tuple:
     for path in model_files:
         if not os.path.isfile(path):
             raise ReactionError("{}: missing; train smile-net (reaction train) before make lambda".format(path))
+    # The device optimiser takes only the layers it lists; a model it refuses would run on the CPU.
+    from reaction.training.export import unsupported_layers
+
+    unsupported = unsupported_layers(model_files[0])
+    if unsupported:
+        raise ReactionError("{}: layers the DeepLens optimiser does not list: {}; rewrite it with "
+                            "reaction.training.export.deploy_graph".format(
+                                model_files[0], ", ".join("{} x{}".format(op, n) for op, n in sorted(unsupported.items()))))
     return model_files
 
 

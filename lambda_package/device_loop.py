@@ -46,7 +46,7 @@ STATUS_SCHEMA = {
         "wall_time": _EVENT_PROPS["wall_time"],
         "level": {"enum": ["info", "warning", "error"]},
         "message": {"type": "string", "minLength": 1, "maxLength": 1000},
-        "backend": {"enum": ["gpu", "mxnet-cpu"]},
+        "backend": {"enum": ["gpu", "mxnet-cpu", "none"]},  # none: smile-net cannot run here
         "frames": {"type": "integer", "minimum": 0},
         "viewers": {"type": "integer", "minimum": 0},
         "fps": {"type": "number", "minimum": 0},

@@ -20,43 +20,132 @@ fast, default balanced), ``REACTION_SCREENING_ID`` (default
 ``REACTION_LIVE_VIEW`` (1 or 0, default 1), ``REACTION_FIFO``,
 ``REACTION_MODEL_DIR`` (default the ``reaction/models/`` shipped in the package).
 """
+import importlib
+import json
 import logging
 import os
+import platform
 import threading
 import time
 
-# awscam before cv2: on the device, cv2 needs the libraries awscam loads (DeepLens docs).
-import awscam
-import cv2
+# Only the Greengrass SDK (bundled, pure Python) at module level. Everything
+# else, the device's numpy, OpenCV and MXNet included, is imported by
+# import_library() inside the retried start-up, so that a version mismatch on
+# the device is published as a status line instead of killing the Lambda
+# before it can say why.
 import greengrasssdk
-import mo
-
-from device_loop import AwscamBackend, DeviceLoop, EventSink, Messenger
-from mjpeg_fifo import DEFAULT_FIFO, LatestFrameFifo
-from reaction.facecheck import face_check_available
-from reaction.pipeline import ReactionPipeline, profile_config
-from reaction.preprocess import InputSpec, model_paths
-from reaction.iot.schema import check_id, deeplens_topic
-from reaction.smile import DEFAULT_MODEL_DIR, MXNetBackend, SmileNet
-from reaction.types import ReactionError
 
 log = logging.getLogger("reaction_lambda")
 
 MODEL_PREFIX = "smile-net"
 STARTUP_BACKOFF_S = (1.0, 60.0)  # first and largest wait between failed starts
 
+#: greengrasssdk 1.6.1 defaults ``queueFullPolicy`` to ``''``: a full Greengrass queue then drops
+#: the message and ``publish`` returns as if it were sent. ``AllOrException`` makes it raise, which
+#: is what keeps an unsent laugh event in :class:`device_loop.Messenger`'s backlog.
+QUEUE_FULL_POLICY = "AllOrException"
+
+#: ``mo.optimize`` auxiliary inputs. ``--epoch 0``: the params file is ``smile-net-0000.params``.
+#: ``--precision FP32``: the GPU then computes what MXNet computes on the CPU (docs/deeplens.md).
+MO_AUX_INPUTS = {"--epoch": 0, "--precision": "FP32"}
+
+#: The device's own modules that the library needs, named with their versions when an import fails.
+DEVICE_MODULES = ("numpy", "cv2", "scipy", "filterpy", "mxnet")
+
+STATUS_SCHEMA_VERSION = 1  # reaction.iot.schema.SCHEMA_VERSION, for status lines sent without it
+_STARTED = time.gmtime()
+
+
+class NoSmileBackend(Exception):
+    """Neither the GPU path nor MXNet on the CPU can run smile-net."""
+
+
+def greengrass_publisher(client):
+    """``publish(topic, payload)`` that raises when Greengrass does not take the message."""
+
+    def publish(topic, payload):
+        client.publish(topic=topic, payload=payload, queueFullPolicy=QUEUE_FULL_POLICY)
+
+    return publish
+
+
+_imported = False
+
+
+def import_library() -> None:
+    """Import the device modules and the library into this module (once; raises ImportError)."""
+    global _imported, awscam, cv2, mo, AwscamBackend, DeviceLoop, EventSink, Messenger
+    global DEFAULT_FIFO, LatestFrameFifo, face_check_available, ReactionPipeline, profile_config
+    global InputSpec, model_paths, check_id, deeplens_topic, DEFAULT_MODEL_DIR, MXNetBackend, SmileNet
+    global ReactionError
+    if _imported:
+        return
+    # awscam before cv2: on the device, cv2 needs the libraries awscam loads (DeepLens docs).
+    import awscam
+    import cv2
+    import mo
+
+    from device_loop import AwscamBackend, DeviceLoop, EventSink, Messenger
+    from mjpeg_fifo import DEFAULT_FIFO, LatestFrameFifo
+    from reaction.facecheck import face_check_available
+    from reaction.pipeline import ReactionPipeline, profile_config
+    from reaction.preprocess import InputSpec, model_paths
+    from reaction.iot.schema import check_id, deeplens_topic
+    from reaction.smile import DEFAULT_MODEL_DIR, MXNetBackend, SmileNet
+    from reaction.types import ReactionError
+
+    _imported = True
+
+
+def device_versions() -> str:
+    """``Python 3.7.x, numpy 1.16.5, scipy not importable (...), ...``: what the device has."""
+    found = ["Python " + platform.python_version()]
+    for name in DEVICE_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except Exception as e:  # a broken install raises more than ImportError
+            found.append("{} not importable ({}: {})".format(name, type(e).__name__, e))
+        else:
+            found.append("{} {}".format(name, getattr(module, "__version__", "(no __version__)")))
+    return ", ".join(found)
+
+
+def bare_status(publish, env, level: str, message: str, **fields) -> None:
+    """A status line built with the standard library alone, for when the library does not import."""
+    thing = env.get("AWS_IOT_THING_NAME", "")
+    if not thing:  # no topic to report on: the Greengrass log is all there is
+        log.error("%s", message)
+        return
+    log.log(logging.ERROR if level == "error" else logging.INFO, "%s", message)
+    now = time.time()
+    body = {
+        "schema_version": STATUS_SCHEMA_VERSION, "kind": "status", "device_id": thing,
+        "screening_id": env.get("REACTION_SCREENING_ID") or _default_screening(),
+        "wall_time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + ".{:03d}Z".format(int(now % 1 * 1000)),
+        "level": level, "message": message[:1000],
+    }
+    body.update(fields)
+    try:
+        publish("$aws/things/{}/infer".format(thing), json.dumps(body, separators=(",", ":"), sort_keys=True))
+    except Exception as e:
+        log.error("publish of a status line failed: %s", e)
+
+
+def _default_screening() -> str:
+    return "live-" + time.strftime("%Y%m%dT%H%M%SZ", _STARTED)
+
 
 class Settings:
     """The Lambda's configuration, read from its environment."""
 
     def __init__(self, env) -> None:
+        import_library()
         thing = env.get("AWS_IOT_THING_NAME", "")
         if not thing:
             raise ReactionError("AWS_IOT_THING_NAME is not set: deploy the function to a DeepLens device")
         self.topic = deeplens_topic(thing)
         self.device_id = check_id(thing, "AWS_IOT_THING_NAME")
-        default_screening = "live-" + time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        self.screening_id = check_id(env.get("REACTION_SCREENING_ID") or default_screening, "REACTION_SCREENING_ID")
+        self.screening_id = check_id(env.get("REACTION_SCREENING_ID") or _default_screening(), "REACTION_SCREENING_ID")
         self.profile = env.get("REACTION_PROFILE") or "balanced"
         self.heartbeat_s = _seconds(env, "REACTION_HEARTBEAT_S", 10.0)
         live = env.get("REACTION_LIVE_VIEW", "1")
@@ -80,7 +169,7 @@ def _seconds(env, name: str, default: float) -> float:
     return value
 
 
-def load_smile_net(model_dir: str, messenger: Messenger):
+def load_smile_net(model_dir: str, messenger):
     """SmileNet on the GPU if the device optimiser accepts the model, else on the CPU.
 
     Returns ``(smile_net, backend_name)``. The spec (input size, channels,
@@ -88,12 +177,11 @@ def load_smile_net(model_dir: str, messenger: Messenger):
     """
     symbol, params, spec_path = model_paths(model_dir, MODEL_PREFIX)
     spec = InputSpec.load(spec_path)
+    aux = dict(MO_AUX_INPUTS)
+    if spec.n_channels != 3:  # the optimiser assumes 3-channel input unless told
+        aux["--img-channels"] = spec.n_channels
     try:
-        if spec.n_channels == 3:
-            error, path = mo.optimize(MODEL_PREFIX, spec.width, spec.height)
-        else:  # the optimiser assumes 3-channel input unless told
-            error, path = mo.optimize(MODEL_PREFIX, spec.width, spec.height, "mxNet",
-                                      {"--img-channels": spec.n_channels})
+        error, path = mo.optimize(MODEL_PREFIX, spec.width, spec.height, "mxNet", aux)
     except Exception as e:
         reason = "mo.optimize raised {}: {}".format(type(e).__name__, e)
     else:
@@ -108,14 +196,19 @@ def load_smile_net(model_dir: str, messenger: Messenger):
         else:
             reason = "mo.optimize('{}', {}, {}) returned error code {}".format(
                 MODEL_PREFIX, spec.width, spec.height, error)
-    net = SmileNet(spec, MXNetBackend(symbol, params))
+    try:
+        net = SmileNet(spec, MXNetBackend(symbol, params))
+    except (ImportError, OSError) as e:  # OSError: a shared library of MXNet's that does not load
+        raise NoSmileBackend("no smile-net backend: {}, and MXNet does not import on the CPU ({}: {}) "
+                             "(Python {})".format(reason, type(e).__name__, e, platform.python_version()))
     messenger.status("warning", "{}; running smile-net with MXNet on the CPU instead".format(reason),
                      backend="mxnet-cpu")
     return net, "mxnet-cpu"
 
 
-def build_loop(settings: Settings, messenger: Messenger, clock, sleep, frame_time=None) -> DeviceLoop:
+def build_loop(settings, messenger, clock, sleep, frame_time=None):
     """Everything the loop needs; raises on a problem the caller retries."""
+    import_library()
     config = profile_config(settings.profile)
     if not face_check_available():
         # Older device OpenCV builds have no cv2.FaceDetectorYN (OpenCV 4.5.4+): Haar finds the
@@ -146,22 +239,29 @@ def run(stop=None, env=None, client=None, max_steps=None, clock=time.monotonic, 
     env = os.environ if env is None else env
     sleep = sleep if sleep is not None else stop.wait
     client = client if client is not None else greengrasssdk.client("iot-data")
-    loop, messenger, attempt = None, None, 0
+    publish = greengrass_publisher(client)
+    loop, messenger, attempt, started = None, None, 0, clock()
     while loop is None and not stop.is_set():
         try:
             if messenger is None:
                 settings = Settings(env)
-                messenger = Messenger(lambda topic, payload: client.publish(topic=topic, payload=payload),
-                                      settings.topic, settings.device_id, settings.screening_id)
+                messenger = Messenger(publish, settings.topic, settings.device_id, settings.screening_id)
             loop = build_loop(settings, messenger, clock, sleep, frame_time)
         except Exception as e:
             attempt += 1
             delay = min(STARTUP_BACKOFF_S[1], STARTUP_BACKOFF_S[0] * 2 ** (attempt - 1))
-            text = "start failed ({}: {}); retrying in {:g} s".format(type(e).__name__, e, delay)
+            if isinstance(e, ImportError):
+                text = "start failed: cannot import {} ({}: {}); found {}; retrying in {:g} s".format(
+                    e.name or "the library", type(e).__name__, e, device_versions(), delay)
+            else:
+                text = "start failed ({}: {}); retrying in {:g} s".format(type(e).__name__, e, delay)
             if messenger is not None:
                 messenger.status("error", text, retry_in_s=delay)
-            else:  # no topic to report on: the Greengrass log is all there is
-                log.error("%s", text)
+                if isinstance(e, NoSmileBackend):  # no loop, so no heartbeat would say it otherwise
+                    messenger.heartbeat(frames=0, viewers=0, fps=0.0, errors=attempt, backend="none",
+                                        uptime_s=round(max(0.0, clock() - started), 3))
+            else:
+                bare_status(publish, env, "error", text, retry_in_s=delay)
             sleep(delay)
     if loop is None:
         return None

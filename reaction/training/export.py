@@ -21,6 +21,30 @@ from .config import TrainConfig
 
 log = logging.getLogger(__name__)
 
+#: The MXNet layers the DeepLens model optimiser (``mo.optimize``) takes, as listed on the
+#: "Supporting MXNet Layers" page of the AWS DeepLens Developer Guide
+#: (awsdocs/aws-deeplens-user-guide, doc_source/deeplens-supported-frameworks-mxnet-layers.md).
+#: ``null`` is not a layer: it is how the symbol JSON spells the input and the weights.
+DEEPLENS_MXNET_LAYERS = frozenset(
+    {
+        "Activation", "BatchNorm", "Concat", "_contrib_MultiBoxDetection", "_contrib_MultiBoxPrior",
+        "Convolution", "Deconvolution", "elemwise_add", "Flatten", "FullyConnected", "InputLayer",
+        "L2Norm", "LRN", "Pooling", "Reshape", "ScaleShift", "SoftmaxActivation", "SoftmaxOutput",
+        "transpose", "UpSampling", "_mul", "_Plus",
+    }
+)  # fmt: skip
+
+
+def unsupported_layers(sym_path: str) -> Dict[str, int]:
+    """``{op: count}`` of the symbol's layers that are not in :data:`DEEPLENS_MXNET_LAYERS`."""
+    with open(sym_path) as f:
+        nodes = json.load(f)["nodes"]
+    found: Dict[str, int] = {}
+    for node in nodes:
+        if node["op"] != "null" and node["op"] not in DEEPLENS_MXNET_LAYERS:
+            found[node["op"]] = found.get(node["op"], 0) + 1
+    return found
+
 
 def write_log(cfg: TrainConfig, extra: Dict) -> None:
     """``<prefix>-train.json`` in ``cfg.out``: the configuration plus ``extra``."""
@@ -44,6 +68,7 @@ def export(net, spec: InputSpec, cfg: TrainConfig) -> None:
     folded = fold_batchnorm(sym_path, params_path)
     shift_smile_logit(sym_path, params_path, cfg.smile_offset, spec.smile_index)
     flushed = flush_denormals(params_path)
+    deploy_graph(sym_path)
     log.info("folded %d batch-norm layers into convolutions; %d subnormal weights set to 0", folded, flushed)
     spec.save(spec_path)
     write_log(cfg, {"history": cfg.history})
@@ -165,7 +190,7 @@ def fuse(members: Sequence[Tuple[str, str]], sym_path: str, params_path: str) ->
         prefix = "m{}_".format(k)
         graph = json.loads(mx.sym.load(m_sym).tojson())
         nodes, head = graph["nodes"], graph["heads"][0][0]
-        if nodes[head]["op"] != "softmax":
+        if nodes[head]["op"] not in ("softmax", "SoftmaxActivation"):
             raise ValueError("{}: expected a model ending in softmax, not {}".format(m_sym, nodes[head]["op"]))
         built: Dict[int, mx.sym.Symbol] = {}
         for i, node in enumerate(nodes[:head]):
@@ -187,4 +212,36 @@ def fuse(members: Sequence[Tuple[str, str]], sym_path: str, params_path: str) ->
         raise ValueError("fuse: no members")
     mx.sym.softmax(total, axis=1, name="ensemble_softmax").save(sym_path)
     mx.nd.save(params_path, params)
+    deploy_graph(sym_path)
     return len(members)
+
+
+def deploy_graph(sym_path: str) -> int:
+    """Rewrite an exported symbol, in place, into layers the DeepLens optimiser lists.
+
+    Dropout is the identity at inference, so each one is cut out of the graph;
+    the final ``softmax(axis=1)`` over the ``(N, classes)`` logits becomes
+    ``SoftmaxActivation``, which computes the same softmax over the classes for
+    a 2-D input. The params are untouched (neither op has weights), so the
+    outputs stay what they were. Returns the number of Dropout layers cut.
+    """
+    graph = json.loads(mx.sym.load(sym_path).tojson())
+    nodes, head = graph["nodes"], graph["heads"][0][0]
+    built: Dict[int, mx.sym.Symbol] = {}
+    cut = 0
+    for i, node in enumerate(nodes):
+        op, attrs = node["op"], dict(node.get("attrs", {}))
+        ins = [built[src[0]] for src in node.get("inputs", [])]
+        if op == "null":
+            built[i] = mx.sym.var(node["name"])
+        elif op == "Dropout":
+            built[i] = ins[0]
+            cut += 1
+        elif op == "softmax" and i == head:
+            if attrs.get("axis", "-1") not in ("1", "-1") or set(attrs) - {"axis"}:
+                raise ValueError("{}: final softmax with {} is not a softmax over the classes".format(sym_path, attrs))
+            built[i] = mx.sym.SoftmaxActivation(ins[0], name=node["name"])
+        else:
+            built[i] = getattr(mx.sym, op)(*ins, name=node["name"], **attrs)
+    built[head].save(sym_path)
+    return cut

@@ -69,11 +69,12 @@ def lam():
 
 
 def run_lambda(lam, tmp_path, n_frames, mo_error=0, read_failures=(), gpu_faults=(), profile="fast",
-               live_view=False):
+               live_view=False, queue_full=0):
     frames = lam.awscam.configure(SAMPLE_CLIP, max_frames=n_frames, fail_calls=read_failures)
     lam.awscam.Model.fail_calls = set(gpu_faults)
     lam.mo.configure(error=mo_error, models_dir=MODELS)
     client = lam.gg.client("iot-data")
+    client.queue_full = queue_full
     env = {
         "AWS_IOT_THING_NAME": THING, "REACTION_SCREENING_ID": "clip-1", "REACTION_PROFILE": profile,
         "REACTION_HEARTBEAT_S": "1", "REACTION_LIVE_VIEW": "1" if live_view else "0",
@@ -85,6 +86,8 @@ def run_lambda(lam, tmp_path, n_frames, mo_error=0, read_failures=(), gpu_faults
     loop = lam.app.run(env=env, client=client, max_steps=len(frames) + len(read_failures),
                        clock=lam.awscam.last_frame_time, sleep=sleeps.append,
                        frame_time=lam.awscam.last_frame_time)
+    # Every publish asked Greengrass to raise on a full queue, and so nothing was dropped unseen.
+    assert set(client.policies) == {"AllOrException"} and client.dropped == []
     return loop, frames, client.published, sleeps
 
 
@@ -151,7 +154,9 @@ def test_gpu_path_publishes_what_the_library_finds(lam, reference, tmp_path):
     spec = InputSpec.load(model_paths(MODELS)[2])
     name, width, height, _platform, aux = lam.mo.calls[0]
     assert (name, width, height) == ("smile-net", spec.width, spec.height)
-    assert aux == ({} if spec.n_channels == 3 else {"--img-channels": spec.n_channels})
+    # The params file is -0000, and FP32 keeps the GPU's outputs those of the CPU.
+    channels = {} if spec.n_channels == 3 else {"--img-channels": spec.n_channels}
+    assert aux == dict({"--epoch": 0, "--precision": "FP32"}, **channels)
     (model,) = lam.awscam.models
     assert model.loading_config == {"GPU": 1} and model.calls > 0
     assert model.input_shapes == {(spec.height, spec.width, spec.n_channels)}
@@ -229,18 +234,41 @@ def test_backoff_is_capped(lam):
     assert all(level == "error" for level, _, _ in messenger.sent) and len(messenger.sent) == 10
 
 
+def test_the_sdk_default_policy_drops_on_a_full_queue_without_raising(lam):
+    # greengrasssdk 1.6.1: queueFullPolicy defaults to '', and a full queue then raises nothing.
+    client = lam.gg.client("iot-data")
+    client.queue_full = 1
+    assert client.publish(topic=TOPIC, payload="lost") is None
+    assert client.dropped == [(TOPIC, "lost")] and client.published == []
+    with pytest.raises(ValueError, match="queueFullPolicy"):
+        client.publish(topic=TOPIC, payload="x", queueFullPolicy="AllOrError")
+
+
 def test_publish_failure_keeps_the_event_until_greengrass_takes_it(lam):
     client = lam.gg.client("iot-data")
-    messenger = lam.loop.Messenger(lambda t, p: client.publish(topic=t, payload=p), TOPIC, THING, "clip-1")
+    messenger = lam.loop.Messenger(lam.app.greengrass_publisher(client), TOPIC, THING, "clip-1")
     from reaction.types import LaughEvent
 
-    client.fail_next = 2
+    client.queue_full = 2
     messenger.event(LaughEvent(1, 1.0, 2.0, 0.9, 0.8, 30))  # first try fails
     messenger.event(LaughEvent(2, 3.0, 4.0, 0.95, 0.85, 30))  # retry of #1 fails, both wait
     assert client.published == [] and len(messenger.backlog) == 2
     messenger.heartbeat(frames=1, viewers=0, fps=1.0, errors=0, uptime_s=1.0)  # drains first
     assert [json.loads(p)["events"][0]["viewer_id"] for _, p in client.published[:2]] == [1, 2]
     assert json.loads(client.published[2][1])["kind"] == "heartbeat"
+    assert client.dropped == [] and set(client.policies) == {"AllOrException"}
+
+
+def test_a_full_greengrass_queue_during_a_run_loses_no_laugh(lam, reference, tmp_path):
+    # On these frames the Lambda publishes 2 status lines, 3 heartbeats, the first laugh, then
+    # more heartbeats. The first 7 publishes find Greengrass's queue full: the laugh and its
+    # first retry fail, and it still arrives, before the stop line.
+    loop, frames, published, _ = run_lambda(lam, tmp_path, n_frames=N_FRAMES, queue_full=7)
+    events, others = split_messages(lam, published)
+    assert loop.messenger.failed == 7 and loop.messenger.dropped == 0 and not loop.messenger.backlog
+    first_event = next(i for i, (_, p) in enumerate(published) if '"events"' in p)
+    assert first_event < len(published) - 1 and "stopped after" in others[-1]["message"]
+    assert_same_events(events, reference)
 
 
 def test_status_schema_rejects_incomplete_messages(lam):
@@ -385,6 +413,7 @@ def test_package_layout_imports_and_python37_modules(lam, tmp_path):
         "import os, sys, cv2\n"
         "del cv2.data\n"
         "import reaction_lambda, reaction.detector as d\n"
+        "reaction_lambda.import_library()  # what the retried start-up imports\n"
         "root = os.path.abspath('.')\n"
         "print(d.cascade_path())\n"
         "for m in list(sys.modules.values()):\n"
@@ -466,3 +495,79 @@ def test_a_device_opencv_without_yunet_falls_back_to_haar_and_says_so(lam, monke
     monkeypatch.setattr(lam.app, "face_check_available", lambda: True)
     assert lam.app.build_loop(settings, messenger, clock=time.monotonic,
                               sleep=lambda s: None).pipeline.config.detector.kind == "yunet"
+
+
+def test_a_library_import_failure_is_published_and_retried(lam):
+    # A fresh interpreter where scipy does not import (None in sys.modules is how Python spells
+    # a module that must not load), as with a scipy built for another numpy on the device.
+    probe = (
+        "import sys, json, time\n"
+        "sys.modules['scipy'] = None\n"
+        "import reaction_lambda, greengrasssdk\n"
+        "def sent():\n"
+        "    return [p for c in greengrasssdk.clients for _, p in c.published]\n"
+        "deadline = time.monotonic() + 60\n"
+        "while len(sent()) < 2 and time.monotonic() < deadline:\n"
+        "    time.sleep(0.05)\n"
+        "reaction_lambda._stop.set(); reaction_lambda._thread.join(10)\n"
+        "print(json.dumps({'alive': reaction_lambda._thread.is_alive(), 'published': sent(),\n"
+        "                  'policies': [p for c in greengrasssdk.clients for p in c.policies]}))\n"
+    )
+    env = dict(os.environ, AWS_IOT_THING_NAME=THING, REACTION_MODEL_DIR=MODELS, REACTION_LIVE_VIEW="0",
+               REACTION_SCREENING_ID="clip-1", PYTHONPATH=os.pathsep.join([STANDINS, LAMBDA_DIR, ROOT]))
+    env.pop("REACTION_LAMBDA_AUTOSTART", None)
+    res = subprocess.run([sys.executable, "-W", "ignore", "-c", probe], env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, universal_newlines=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert not out["alive"] and set(out["policies"]) == {"AllOrException"}
+    messages = [json.loads(p) for p in out["published"]]
+    assert len(messages) >= 2
+    for m in messages:
+        jsonschema.validate(m, lam.loop.STATUS_SCHEMA)
+        assert (m["kind"], m["level"], m["device_id"], m["screening_id"]) == ("status", "error", THING, "clip-1")
+        # It names the module that failed and what the device has.
+        assert "cannot import scipy" in m["message"] and "numpy {}".format(np.__version__) in m["message"]
+        assert "scipy not importable" in m["message"] and "Python " in m["message"]
+    assert [m["retry_in_s"] for m in messages[:2]] == [1.0, 2.0]  # the start-up backoff
+
+
+def test_no_gpu_and_no_mxnet_publishes_backend_none_and_retries(lam, tmp_path, monkeypatch):
+    # The optimiser fails and MXNet does not import in this runtime: no smile-net can run.
+    monkeypatch.setitem(sys.modules, "mxnet", None)
+    lam.awscam.configure(SAMPLE_CLIP, max_frames=5)
+    lam.mo.configure(error=2, models_dir=MODELS)
+    client = lam.gg.client("iot-data")
+    stop, sleeps = threading.Event(), []
+
+    def sleep(delay):
+        sleeps.append(delay)
+        if len(sleeps) == 3:
+            stop.set()
+
+    env = {"AWS_IOT_THING_NAME": THING, "REACTION_SCREENING_ID": "clip-1", "REACTION_LIVE_VIEW": "0",
+           "REACTION_MODEL_DIR": MODELS}
+    assert lam.app.run(stop=stop, env=env, client=client, sleep=sleep) is None  # never started
+    assert sleeps == [1.0, 2.0, 4.0] and lam.awscam.models == []
+    events, others = split_messages(lam, client.published)
+    assert events == []
+    errors = [m for m in others if m["kind"] == "status" and m["level"] == "error"]
+    beats = [m for m in others if m["kind"] == "heartbeat"]
+    assert len(errors) == 3 and len(beats) == 3  # one error status and one heartbeat per attempt
+    assert all("error code 2" in m["message"] and "MXNet does not import" in m["message"] for m in errors)
+    assert [m["retry_in_s"] for m in errors] == sleeps
+    assert all(b["backend"] == "none" and b["frames"] == 0 and b["viewers"] == 0 for b in beats)
+    assert [b["errors"] for b in beats] == [1, 2, 3]
+
+
+def test_module_load_imports_only_the_greengrass_sdk():
+    probe = (
+        "import sys, reaction_lambda\n"
+        "print(sorted(m for m in ('numpy', 'cv2', 'scipy', 'filterpy', 'mxnet', 'reaction', 'awscam', 'mo',\n"
+        "                         'device_loop', 'greengrasssdk') if m in sys.modules))\n"
+    )
+    env = dict(os.environ, REACTION_LAMBDA_AUTOSTART="0", PYTHONPATH=os.pathsep.join([STANDINS, LAMBDA_DIR, ROOT]))
+    res = subprocess.run([sys.executable, "-c", probe], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         universal_newlines=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["['greengrasssdk']"]

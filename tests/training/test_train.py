@@ -253,10 +253,13 @@ def test_fused_model_outputs_the_softmax_of_the_mean_member_logit(tmp_path):
     logit = np.mean([np.log(p[:, 1] / p[:, 0]) for p in probs], axis=0)
     fused = mx.gluon.nn.SymbolBlock.imports(sym, ["data"], params)(x).asnumpy()
     np.testing.assert_allclose(np.log(fused[:, 1] / fused[:, 0]), logit, atol=1e-4)
-    # One input, and no op the members do not already have (DeepLens's optimiser takes them).
+    # One input, and only layers the DeepLens optimiser lists: the members' own, without Dropout,
+    # summed by elemwise_add and ending in SoftmaxActivation.
     member_ops = {n["op"] for n in json.load(open(members[0][0]))["nodes"]}
     assert [n for n in mx.sym.load(sym).list_inputs() if n == "data"] == ["data"]
-    assert {n["op"] for n in json.load(open(sym))["nodes"]} <= member_ops | {"elemwise_add"}
+    fused_ops = {n["op"] for n in json.load(open(sym))["nodes"]}
+    assert fused_ops <= (member_ops - {"Dropout", "softmax"}) | {"elemwise_add", "SoftmaxActivation"}
+    assert export.unsupported_layers(sym) == {}
     # The smile offset still moves the decision by exactly the offset.
     export.shift_smile_logit(sym, params, 0.75)
     shifted = mx.gluon.nn.SymbolBlock.imports(sym, ["data"], params)(x).asnumpy()

@@ -19,6 +19,7 @@ from .pipeline import PipelineConfig, ReactionPipeline
 from .report import ScreeningReport
 from .sinks import JsonlSink, Sink
 from .sources import CameraSource, Source, open_source, prefetch
+from .streams import StreamSource, mask_url
 
 
 class Stopped(BaseException):
@@ -95,6 +96,9 @@ def analyze(
     pipeline = ReactionPipeline(
         config or PipelineConfig(), sinks=[JsonlSink(os.path.join(out_dir, "events.jsonl"))] + list(sinks or [])
     )
+    if isinstance(source, StreamSource):
+        # A gap the tracker bridges keeps the viewers; a longer one is a new segment.
+        source.new_segment_after_s = pipeline.config.tracker.max_lost_s
     report = ScreeningReport(out_dir)
     writer: Optional[AnnotatedVideo] = None
     total = getattr(source, "frame_count", 0) or None
@@ -103,7 +107,7 @@ def analyze(
     started = time.perf_counter()
     # A file is decoded ahead on a thread; a camera is read as it comes,
     # because a queue of stale frames would only add latency.
-    frames = source if isinstance(source, CameraSource) else prefetch(source)
+    frames = source if isinstance(source, (CameraSource, StreamSource)) else prefetch(source)
     results = pipeline.run(frames)
     try:
         with _sigterm_raises():
@@ -144,6 +148,9 @@ def analyze(
         "fps": round(pipeline.frames / elapsed, 2) if elapsed > 0 else None,
     }
     fields.update(extra or {})
+    fields["video"] = mask_url(fields["video"])
+    if isinstance(source, StreamSource):
+        fields["stream"] = source.stats()
     if stopped_by is not None:
         fields["interrupted"] = True
         fields["last_media_s"] = None if last_media_s is None else round(last_media_s, 3)

@@ -179,6 +179,7 @@ class ReactionPipeline:
         """
         image = as_bgr(frame.image)
         t = frame.time_s
+        gap_events = self._bridge(frame.gap_s) if frame.gap_s > 0 else []
         clock = time.perf_counter
         t0 = clock()
         cut = False
@@ -210,7 +211,7 @@ class ReactionPipeline:
         p = self.smile_net.predict(image, [tr.box for tr in visible])
         p_smile = {tr.viewer_id: float(pi) for tr, pi in zip(visible, p)}
         t4 = clock()
-        events = self.smoother.update(t, p_smile)
+        events = gap_events + self.smoother.update(t, p_smile)
         now_visible = set(p_smile)
         for gone in sorted(self._visible - now_visible):
             ev = self.smoother.close_viewer(gone)
@@ -234,6 +235,19 @@ class ReactionPipeline:
             shape=(image.shape[0], image.shape[1]),
             image=image,
         )
+
+    def _bridge(self, gap_s: float) -> List[LaughEvent]:
+        """A live stream was away for ``gap_s``: laughs end where it went, viewers wait for it.
+
+        Shorter than ``max_lost_s``, the viewers keep their ids; longer, the
+        tracker starts afresh, as the tracker itself would have forgotten them.
+        """
+        if gap_s > self.config.tracker.max_lost_s:
+            self.tracker.reset()
+        else:
+            self.tracker.bridge(gap_s)
+        self._visible = set()
+        return self.smoother.finish()
 
     def _emit(self, events: List[LaughEvent]) -> None:
         for ev in events:
@@ -262,7 +276,7 @@ class ReactionPipeline:
                     log.warning("frame %d skipped: %s", frame.index, e)
                     continue
                 if image is not frame.image:
-                    frame = Frame(frame.index, frame.time_s, image)
+                    frame = Frame(frame.index, frame.time_s, image, frame.gap_s)
                 if pool is None:
                     yield self.process(frame)
                     continue

@@ -179,7 +179,7 @@ class StreamSource:
         # Media time of this connection's first frame, and that frame's stream timestamp.
         base: Optional[float] = 0.0
         ts0: Optional[float] = None
-        dropped = False
+        dropped, gap_s = False, 0.0
         segment = self._new_segment()
         try:
             while not self._stop.is_set():
@@ -210,6 +210,7 @@ class StreamSource:
                     t = last_t + 1e-3  # a stream that restarts its clock must not send time backwards
                 if dropped:
                     dropped = False
+                    gap_s = t - last_t if last_t >= 0.0 else 0.0
                     self.drops += 1
                     self.lost_s += now - last_wall
                     self.gaps_s.append(round(now - last_wall, 3))
@@ -227,8 +228,8 @@ class StreamSource:
                     log.warning("%s: frame %d skipped: %s", self.path, index, e)
                     continue
                 self.frames += 1
-                yield Frame(index, t, image)
-                index += 1
+                yield Frame(index, t, image, gap_s)
+                index, gap_s = index + 1, 0.0
         finally:
             if cap is not None:
                 cap.release()

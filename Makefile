@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DATA ?= ../shared/data
 SAMPLE := tests/fixtures/hamilton-audience-640x360.mp4
 
-.PHONY: install demo test mosquitto check vermin lambda clean
+.PHONY: install demo test mosquitto ffmpeg check vermin lambda clean
 
 $(BIN)/reaction: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ demo: install
 mosquitto:
 	@tests/ensure-mosquitto.sh
 
+# The stream tests serve the sample clip over HTTP with a real ffmpeg.
+ffmpeg:
+	@tests/ensure-ffmpeg.sh
+
 # Lint, format and types over the package; Python 3.7 over what the DeepLens Lambda imports.
 check: install vermin
 	$(BIN)/ruff check reaction
@@ -33,7 +37,7 @@ check: install vermin
 vermin: install
 	$(BIN)/vermin --target=3.7- --no-tips --violations -q $$($(BIN)/python lambda_package/build.py --list-modules)
 
-test: install mosquitto check
+test: install mosquitto ffmpeg check
 	REACTION_DATA=$(DATA) $(BIN)/python -m pytest -q
 
 lambda: install

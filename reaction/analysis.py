@@ -19,7 +19,7 @@ from .pipeline import PipelineConfig, ReactionPipeline
 from .report import ScreeningReport
 from .sinks import JsonlSink, Sink
 from .sources import CameraSource, Source, open_source, prefetch
-from .streams import StreamSource, mask_url
+from .streams import StreamSource, looks_like_url, mask_url
 
 
 class Stopped(BaseException):
@@ -80,25 +80,30 @@ def analyze(
     fps: Optional[float] = None,
     on_frame: Optional[Callable[[int, Optional[int]], None]] = None,
     extra: Optional[Dict[str, Any]] = None,
+    stream: Optional[Dict[str, Any]] = None,
 ) -> Analysis:
     """Run the pipeline over ``video`` and write its outputs to ``out_dir``.
 
     Args:
-        video: a file, a folder of images, a camera index, or an open source.
+        video: a file, a folder of images, a camera index, a stream URL, or an open source.
         config: pipeline settings (default: the balanced profile).
         annotate: also write the video with the viewers drawn, to this path.
         sinks: more sinks for the laugh events (``events.jsonl`` is always written).
         fps: frame rate of a folder of images.
         on_frame: called after each frame with (frames done, frames in the source or None).
         extra: more fields for ``summary.json``.
+        stream: for a stream URL, options of :class:`~reaction.streams.StreamSource` (timeouts, give-up).
     """
-    source = video if not isinstance(video, (str, int)) else open_source(video, fps=fps)
+    live = isinstance(video, str) and looks_like_url(video)
+    opened = video if not isinstance(video, (str, int)) else None if live else open_source(video, fps=fps)
     pipeline = ReactionPipeline(
         config or PipelineConfig(), sinks=[JsonlSink(os.path.join(out_dir, "events.jsonl"))] + list(sinks or [])
     )
-    if isinstance(source, StreamSource):
-        # A gap the tracker bridges keeps the viewers; a longer one is a new segment.
-        source.new_segment_after_s = pipeline.config.tracker.max_lost_s
+    # A stream opens once the model is loaded: what a camera sent before is the past, not the screening.
+    # A gap the tracker bridges keeps the viewers; a longer one is a new segment.
+    source = opened
+    if source is None:
+        source = open_source(str(video), new_segment_after_s=pipeline.config.tracker.max_lost_s, **(stream or {}))
     report = ScreeningReport(out_dir)
     writer: Optional[AnnotatedVideo] = None
     total = getattr(source, "frame_count", 0) or None

@@ -45,11 +45,9 @@ def _camera(
         format="%(levelname)s {}: %(name)s: %(message)s".format(extra.get("camera")),
     )
     from .analysis import analyze, exit_status
-    from .sources import open_source
 
     try:
-        source = open_source(spec, **stream)
-        done = analyze(source, out_dir, config, extra=extra)
+        done = analyze(spec, out_dir, config, extra=extra, stream=stream)
     except ReactionError as e:
         print("reaction: error: {}: {}".format(extra.get("camera"), mask_url(str(e))), file=sys.stderr)
         sys.exit(2)

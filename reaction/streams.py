@@ -15,7 +15,7 @@ import logging
 import re
 import threading
 import time
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 from urllib.parse import urlsplit
 
 import cv2
@@ -65,6 +65,54 @@ def check_url(url: str) -> str:
     return url
 
 
+class _Latest:
+    """The newest frame of one connection, read on a thread.
+
+    A pipeline slower than the camera then skips frames (counted in
+    ``missed``) instead of falling behind it; a queue would only add latency.
+    The capture is released by the thread when the connection ends.
+    """
+
+    def __init__(self, cap: Any, read: Callable[[Any], Tuple[Optional[np.ndarray], float]]) -> None:
+        self._cond = threading.Condition()
+        self._item: Optional[Tuple[np.ndarray, float, float]] = None
+        self._ended = False
+        self._closing = False
+        self.missed = 0
+        self._thread = threading.Thread(target=self._run, args=(cap, read), name="reaction-stream", daemon=True)
+        self._thread.start()
+
+    def _run(self, cap: Any, read: Callable[[Any], Tuple[Optional[np.ndarray], float]]) -> None:
+        try:
+            while not self._closing:
+                image, ts = read(cap)
+                now = time.monotonic()
+                with self._cond:
+                    if image is None:
+                        break
+                    if self._item is not None:
+                        self.missed += 1
+                    self._item = (image, ts, now)
+                    self._cond.notify()
+        finally:
+            cap.release()
+            with self._cond:
+                self._ended = True
+                self._cond.notify()
+
+    def get(self, stop: threading.Event) -> Optional[Tuple[np.ndarray, float, float]]:
+        """(image, stream timestamp, arrival time), or None once the connection has ended or ``stop`` is set."""
+        with self._cond:
+            while self._item is None and not self._ended and not stop.is_set():
+                self._cond.wait(0.1)  # short, so that a signal is handled promptly
+            item, self._item = self._item, None
+            return item
+
+    def close(self, wait_s: float) -> None:
+        self._closing = True
+        self._thread.join(wait_s)
+
+
 class StreamSource:
     """Frames of a network stream, read as they arrive (no backlog).
 
@@ -79,8 +127,8 @@ class StreamSource:
             (``analyze`` passes the tracker's ``max_lost_s``).
         stop: set from another thread to end the stream.
 
-    After iteration: ``frames``, ``skipped`` and :meth:`stats` (drops, seconds
-    lost, segments, clock).
+    After iteration: ``frames``, ``skipped`` and :meth:`stats` (frames missed
+    because the pipeline was busy, drops, seconds lost, segments, clock).
     """
 
     live = True  # read as it comes: a prefetch queue would only add latency
@@ -104,9 +152,10 @@ class StreamSource:
         self._stop = stop or threading.Event()
         self.frames = 0
         self.skipped = 0
+        self.missed = 0
         self.drops = 0
         self.lost_s = 0.0
-        self.gaps_s: List[float] = []
+        self.gaps: List[Dict[str, float]] = []
         self.gave_up = False
         self.segments: List[Dict[str, Any]] = []
         started = time.monotonic()
@@ -181,18 +230,24 @@ class StreamSource:
         ts0: Optional[float] = None
         dropped, gap_s = False, 0.0
         segment = self._new_segment()
+        latest: Optional[_Latest] = _Latest(cap, self._read)
         try:
-            while not self._stop.is_set():
-                image, ts = self._read(cap)
-                now = time.monotonic()
-                if image is None:
-                    cap.release()
+            while latest is not None and not self._stop.is_set():
+                item = latest.get(self._stop)
+                if item is None:
+                    latest.close(self.read_timeout_s + 1.0)
+                    self.missed += latest.missed
+                    latest = None
+                    if self._stop.is_set():
+                        break
                     log.warning("%s: stream dropped after %.3f s of media; reconnecting", self.path, max(last_t, 0.0))
-                    cap = self._reconnect(now)
+                    cap = self._reconnect(time.monotonic())
                     if cap is None:
                         break
+                    latest = _Latest(cap, self._read)
                     base, ts0, dropped = None, None, True
                     continue
+                image, ts, now = item
                 if index == 0 and ts != ts:
                     self.clock = "wall"
                 if self.clock == "wall":
@@ -213,7 +268,7 @@ class StreamSource:
                     gap_s = t - last_t if last_t >= 0.0 else 0.0
                     self.drops += 1
                     self.lost_s += now - last_wall
-                    self.gaps_s.append(round(now - last_wall, 3))
+                    self.gaps.append({"after_s": round(last_t, 3), "lost_s": round(now - last_wall, 3)})
                     if t - last_t > self.new_segment_after_s:
                         segment = self._new_segment()
                 if segment["start_s"] is None:
@@ -231,8 +286,9 @@ class StreamSource:
                 yield Frame(index, t, image, gap_s)
                 index, gap_s = index + 1, 0.0
         finally:
-            if cap is not None:
-                cap.release()
+            if latest is not None:
+                latest.close(self.read_timeout_s + 1.0)
+                self.missed += latest.missed
 
     def _new_segment(self) -> Dict[str, Any]:
         segment: Dict[str, Any] = {"start_s": None, "end_s": None, "frames": 0}
@@ -243,9 +299,10 @@ class StreamSource:
         """For ``summary.json``: what the stream did."""
         return {
             "clock": self.clock,
+            "missed_frames": self.missed,
             "drops": self.drops,
             "lost_s": round(self.lost_s, 3),
-            "gaps_s": list(self.gaps_s),
+            "gaps": list(self.gaps),
             "segments": self.segments,
             "gave_up": self.gave_up,
         }

@@ -143,13 +143,15 @@ def run(args: argparse.Namespace) -> int:
 
     from ..analysis import analyze, exit_status
     from ..sources import open_source
+    from ..streams import check_url, looks_like_url
 
     config = build_config(args)
     stream = {"open_timeout_s": args.timeout, "read_timeout_s": args.timeout, "give_up_after_s": args.give_up_after}
     if len(args.video) > 1:
         return run_cameras(args, config, stream)
     video = args.video[0]
-    source = open_source(video, fps=args.fps, **stream)
+    # A stream is opened by analyze() once the model is loaded; a bad URL fails here, before that.
+    source = check_url(video) if looks_like_url(video) else open_source(video, fps=args.fps)
     iot = _iot_sink(args) if args.iot_config else None
     show = sys.stderr.isatty() and not args.no_progress
     bar = tqdm(total=getattr(source, "frame_count", 0) or None, unit="frame", disable=not show, file=sys.stderr)
@@ -162,6 +164,7 @@ def run(args: argparse.Namespace) -> int:
             sinks=[iot] if iot else [],
             on_frame=lambda n, total: bar.update(1),
             extra={"video": str(video), "profile": args.profile},
+            stream=stream,
         )
     finally:
         bar.close()

@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, List, Optional, Union
 
+import numpy as np
+
 from .annotate import AnnotatedVideo
 from .pipeline import PipelineConfig, ReactionPipeline
 from .report import ScreeningReport
@@ -71,6 +73,14 @@ def _signals_held() -> Iterator[None]:
             signal.signal(s, handler)
 
 
+def _warm_up(pipeline: ReactionPipeline) -> None:
+    """Run detector and smile net once on a blank frame: their first call is slow, and on a live
+    stream the frames that arrive meanwhile are skipped (the first shot of the sample clip was)."""
+    blank = np.zeros((360, 640, 3), np.uint8)
+    pipeline.detector.detect(blank)
+    pipeline.smile_net.predict(blank, [(0.0, 0.0, 64.0, 64.0)])
+
+
 def analyze(
     video: Union[str, int, Source],
     out_dir: str,
@@ -103,6 +113,7 @@ def analyze(
     # A gap the tracker bridges keeps the viewers; a longer one is a new segment.
     source = opened
     if source is None:
+        _warm_up(pipeline)
         source = open_source(str(video), new_segment_after_s=pipeline.config.tracker.max_lost_s, **(stream or {}))
     report = ScreeningReport(out_dir)
     writer: Optional[AnnotatedVideo] = None

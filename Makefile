@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DATA ?= ../shared/data
 SAMPLE := tests/fixtures/hamilton-audience-640x360.mp4
 
-.PHONY: install demo test mosquitto chromium check vermin lambda clean
+.PHONY: install demo test mosquitto chromium ffmpeg check vermin lambda clean
 
 $(BIN)/reaction: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ mosquitto:
 chromium:
 	@tests/ensure-chromium.sh
 
+# The stream tests serve the sample clip over HTTP with a real ffmpeg.
+ffmpeg:
+	@tests/ensure-ffmpeg.sh
+
 # Lint, format and types over the package; Python 3.7 over what the DeepLens Lambda imports.
 check: install vermin
 	$(BIN)/ruff check reaction
@@ -39,7 +43,7 @@ check: install vermin
 vermin: install
 	$(BIN)/vermin --target=3.7- --no-tips --violations -q $$($(BIN)/python lambda_package/build.py --list-modules)
 
-test: install mosquitto chromium check
+test: install mosquitto chromium ffmpeg check
 	REACTION_DATA=$(DATA) $(BIN)/python -m pytest -q
 
 lambda: install

@@ -14,11 +14,14 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, List, Optional, Union
 
+import numpy as np
+
 from .annotate import AnnotatedVideo
 from .pipeline import PipelineConfig, ReactionPipeline
 from .report import ScreeningReport
 from .sinks import JsonlSink, Sink
 from .sources import CameraSource, Source, open_source, prefetch
+from .streams import StreamSource, looks_like_url, mask_url
 
 
 class Stopped(BaseException):
@@ -70,6 +73,14 @@ def _signals_held() -> Iterator[None]:
             signal.signal(s, handler)
 
 
+def _warm_up(pipeline: ReactionPipeline) -> None:
+    """Run detector and smile net once on a blank frame: their first call is slow, and on a live
+    stream the frames that arrive meanwhile are skipped (the first shot of the sample clip was)."""
+    blank = np.zeros((360, 640, 3), np.uint8)
+    pipeline.detector.detect(blank)
+    pipeline.smile_net.predict(blank, [(0.0, 0.0, 64.0, 64.0)])
+
+
 def analyze(
     video: Union[str, int, Source],
     out_dir: str,
@@ -79,22 +90,31 @@ def analyze(
     fps: Optional[float] = None,
     on_frame: Optional[Callable[[int, Optional[int]], None]] = None,
     extra: Optional[Dict[str, Any]] = None,
+    stream: Optional[Dict[str, Any]] = None,
 ) -> Analysis:
     """Run the pipeline over ``video`` and write its outputs to ``out_dir``.
 
     Args:
-        video: a file, a folder of images, a camera index, or an open source.
+        video: a file, a folder of images, a camera index, a stream URL, or an open source.
         config: pipeline settings (default: the balanced profile).
         annotate: also write the video with the viewers drawn, to this path.
         sinks: more sinks for the laugh events (``events.jsonl`` is always written).
         fps: frame rate of a folder of images.
         on_frame: called after each frame with (frames done, frames in the source or None).
         extra: more fields for ``summary.json``.
+        stream: for a stream URL, options of :class:`~reaction.streams.StreamSource` (timeouts, give-up).
     """
-    source = video if not isinstance(video, (str, int)) else open_source(video, fps=fps)
+    live = isinstance(video, str) and looks_like_url(video)
+    opened = video if not isinstance(video, (str, int)) else None if live else open_source(video, fps=fps)
     pipeline = ReactionPipeline(
         config or PipelineConfig(), sinks=[JsonlSink(os.path.join(out_dir, "events.jsonl"))] + list(sinks or [])
     )
+    # A stream opens once the model is loaded: what a camera sent before is the past, not the screening.
+    # A gap the tracker bridges keeps the viewers; a longer one is a new segment.
+    source = opened
+    if source is None:
+        _warm_up(pipeline)
+        source = open_source(str(video), new_segment_after_s=pipeline.config.tracker.max_lost_s, **(stream or {}))
     report = ScreeningReport(out_dir)
     observers = [s for s in sinks or [] if hasattr(s, "observe")]
     writer: Optional[AnnotatedVideo] = None
@@ -104,7 +124,7 @@ def analyze(
     started = time.perf_counter()
     # A file is decoded ahead on a thread; a camera is read as it comes,
     # because a queue of stale frames would only add latency.
-    frames = source if isinstance(source, CameraSource) else prefetch(source)
+    frames = source if isinstance(source, (CameraSource, StreamSource)) else prefetch(source)
     results = pipeline.run(frames)
     try:
         with _sigterm_raises():
@@ -147,6 +167,9 @@ def analyze(
         "fps": round(pipeline.frames / elapsed, 2) if elapsed > 0 else None,
     }
     fields.update(extra or {})
+    fields["video"] = mask_url(fields["video"])
+    if isinstance(source, StreamSource):
+        fields["stream"] = source.stats()
     if stopped_by is not None:
         fields["interrupted"] = True
         fields["last_media_s"] = None if last_media_s is None else round(last_media_s, 3)

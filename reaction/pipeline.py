@@ -51,6 +51,7 @@ class _Followed(NamedTuple):
     image: np.ndarray
     tracks: List[Track]
     visible: List[Track]
+    gap_s: float = 0.0  # a live stream's gap before this frame
 
 
 class ReactionPipeline:
@@ -196,8 +197,7 @@ class ReactionPipeline:
             )
         real = merge_boxes(found)
         if still and real:
-            # A face found for real (a new viewer's region reached it) beats a still
-            # box on it: both in, and the one face would feed two viewers.
+            # A face found for real beats a still box on it: with both, one face would feed two viewers.
             overlap = iou_matrix(np.asarray(still, dtype=float), np.asarray(real, dtype=float)).max(axis=1)
             still = [b for b, o in zip(still, overlap) if o < 0.3]
         return [Detection(box=b) for b in real] + [Detection(box=b, score=STILL) for b in still]
@@ -222,6 +222,8 @@ class ReactionPipeline:
         """The first half of a frame: detection, tracking and the face check."""
         image = as_bgr(frame.image)
         t = frame.time_s
+        if frame.gap_s > 0:
+            self._bridge(frame.gap_s)
         clock = time.perf_counter
         t0 = clock()
         cut = False
@@ -258,7 +260,7 @@ class ReactionPipeline:
             self.timings[name] += dt
         # Counted on this side, where frames arrive in order, whichever thread scores them.
         self.frames += 1
-        return _Followed(frame.index, t, image, tracks, visible)
+        return _Followed(frame.index, t, image, tracks, visible, frame.gap_s)
 
     def _score_frame(self, followed: "_Followed") -> FrameResult:
         """The second half: smile scores and laughs. Touches nothing the first half does."""
@@ -267,7 +269,12 @@ class ReactionPipeline:
         t3 = clock()
         p_smile = self.smile_rate.scores(image, visible, t)
         t4 = clock()
-        events = self.smoother.update(t, p_smile)
+        events: List[LaughEvent] = []
+        if followed.gap_s > 0:
+            # A live stream was away: the laughs open then end where it went.
+            events = self.smoother.finish()
+            self._visible = set()
+        events += self.smoother.update(t, p_smile)
         now_visible = set(p_smile)
         for gone in sorted(self._visible - now_visible):
             ev = self.smoother.close_viewer(gone)
@@ -288,6 +295,14 @@ class ReactionPipeline:
             shape=(image.shape[0], image.shape[1]),
             image=image,
         )
+
+    def _bridge(self, gap_s: float) -> None:
+        # A live stream was away for gap_s. Within max_lost_s the viewers keep their
+        # ids; past it the tracker would have forgotten them. (Laughs end in _score_frame.)
+        if gap_s > self.config.tracker.max_lost_s:
+            self.tracker.reset()
+        else:
+            self.tracker.bridge(gap_s)
 
     def _emit(self, events: List[LaughEvent]) -> None:
         for ev in events:
@@ -315,8 +330,7 @@ class ReactionPipeline:
                 if scoring is not None:
                     result = scoring.result()
                     scoring = None
-                    # Nothing is in flight while the caller has the result: if it stops
-                    # here, every frame scored (and every event sent) has been yielded.
+                    # Nothing in flight while the caller holds a result: stopped here, nothing scored is lost.
                     yield self._deliver(result)
                 scoring = smile_pool.submit(self._score_frame, followed)
             if scoring is not None:
@@ -349,7 +363,7 @@ class ReactionPipeline:
                     log.warning("frame %d skipped: %s", frame.index, e)
                     continue
                 if image is not frame.image:
-                    frame = Frame(frame.index, frame.time_s, image)
+                    frame = Frame(frame.index, frame.time_s, image, frame.gap_s)
                 if pool is None:
                     yield self._follow(frame)
                     continue
@@ -365,8 +379,7 @@ class ReactionPipeline:
                 pool.shutdown(wait=True)
 
     def _follow_held(self, item: "Tuple[Frame, Optional[Future[_Scan]]]") -> "_Followed":
-        frame, future = item
-        return self._follow(frame, scan=None if future is None else future.result())
+        return self._follow(item[0], scan=None if item[1] is None else item[1].result())
 
     def finish(self) -> List[LaughEvent]:
         """Close open laughs and flush them to the sinks (idempotent)."""

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from .preprocess import as_bgr
+from .streams import StreamSource, check_url, looks_like_url
 from .types import Frame, ReactionError
 
 log = logging.getLogger(__name__)
@@ -149,7 +150,7 @@ class ImageFolderSource:
             yield Frame(index, index / self.fps, as_bgr(image))
 
 
-Source = Union[VideoSource, CameraSource, ImageFolderSource]
+Source = Union[VideoSource, CameraSource, ImageFolderSource, StreamSource]
 
 _END = object()
 
@@ -210,8 +211,14 @@ def prefetch(frames: Iterable[Frame], depth: int = 8) -> Iterator[Frame]:
                 worker.join(0.05)
 
 
-def open_source(spec: Union[str, int], fps: Optional[float] = None) -> Source:
-    """A source from a path, a folder, or a camera index (``0`` or ``"0"``)."""
+def open_source(spec: Union[str, int], fps: Optional[float] = None, **stream: Any) -> Source:
+    """A source from a path, a folder, a camera index (``0`` or ``"0"``) or a stream URL.
+
+    ``stream`` goes to :class:`~reaction.streams.StreamSource` for an
+    ``rtsp://``, ``http://`` (...) URL: timeouts, ``give_up_after_s``.
+    """
+    if looks_like_url(spec):
+        return StreamSource(check_url(str(spec)), **stream)
     if isinstance(spec, int) or (isinstance(spec, str) and spec.isdigit() and not os.path.exists(spec)):
         return CameraSource(int(spec))
     if os.path.isdir(spec):

@@ -334,6 +334,18 @@ class ViewerTracker:
         """Every live track, lost ones included."""
         return [Track(v.viewer_id, v.box(), v.state, v.hits, v.detection) for v in self._viewers]
 
+    def bridge(self, gap_s: float) -> None:
+        """Carry every viewer over ``gap_s`` seconds in which no frames came (a camera stream drop).
+
+        The camera was away, not the viewers: they must neither age towards
+        deletion nor be forgotten as fast movers. The tracker's clock moves on
+        as if the gap had not been.
+        """
+        for v in self._viewers:
+            v.last_seen_s += gap_s
+        if self._last_time is not None:
+            self._last_time += gap_s
+
     def reset(self) -> None:
         """Forget every viewer, as after a cut to another view; new viewers get new ids."""
         self._viewers = []

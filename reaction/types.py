@@ -45,6 +45,8 @@ class Frame:
     index: int
     time_s: float
     image: np.ndarray  # HxWx3 BGR uint8 after normalisation
+    #: Seconds a live stream was away just before this frame (0: it was not).
+    gap_s: float = 0.0
 
 
 @dataclass(frozen=True)

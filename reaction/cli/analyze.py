@@ -1,6 +1,7 @@
 """``reaction analyze``: an audience video in, per-viewer laugh events out."""
 
 import argparse
+import logging
 import os
 import re
 import sys
@@ -27,7 +28,12 @@ OPTIONS = {
 
 def register(sub) -> None:
     p = sub.add_parser("analyze", help="turn an audience video into per-viewer laugh events")
-    p.add_argument("video", help="video file, folder of images, or camera index")
+    p.add_argument(
+        "video",
+        nargs="+",
+        help="video file, folder of images, camera index, or stream URL (rtsp://, http://...); "
+        "several: one pipeline per camera into DIR/cam1, DIR/cam2...",
+    )
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--annotate", metavar="OUT.mp4", help="also write the video with viewer boxes")
     p.add_argument("--model", metavar="DIR", help="smile-net folder (default: the model shipped in the package)")
@@ -53,6 +59,19 @@ def register(sub) -> None:
     p.add_argument("--laugh-on", type=float, help="smoothed P(smile) that starts a laugh")
     p.add_argument("--laugh-off", type=float, help="smoothed P(smile) that ends a laugh")
     p.add_argument("--fps", type=positive(float, "--fps"), help="frame rate of an image folder (default 25)")
+    p.add_argument(
+        "--timeout",
+        type=positive(float, "--timeout"),
+        default=5.0,
+        metavar="S",
+        help="stream: seconds to open it, and a read that waits this long is a drop (default 5)",
+    )
+    p.add_argument(
+        "--give-up-after",
+        type=positive(float, "--give-up-after"),
+        metavar="S",
+        help="stream: end after S seconds without frames (default: reconnect until Ctrl-C or SIGTERM)",
+    )
     p.add_argument("--iot-config", metavar="FILE", help="also publish events live to AWS IoT")
     p.add_argument("--device-id", default=None, help="device id for IoT messages (default: the config's)")
     p.add_argument("--screening-id", default=None, help="screening id for IoT messages (default: video name)")
@@ -109,7 +128,7 @@ def _iot_sink(args: argparse.Namespace):
     from ..iot.sink import IotSink
 
     iot_config = IotConfig.load(args.iot_config)
-    screening = args.screening_id or os.path.splitext(os.path.basename(str(args.video)))[0]
+    screening = args.screening_id or os.path.splitext(os.path.basename(str(args.video[0])))[0]
     # Topic levels and ids allow only this alphabet; a file name may not.
     screening = re.sub(r"[^A-Za-z0-9_.:@-]", "-", screening)[:128]
     return IotSink(
@@ -126,9 +145,15 @@ def run(args: argparse.Namespace) -> int:
 
     from ..analysis import analyze, exit_status
     from ..sources import open_source
+    from ..streams import check_url, looks_like_url
 
     config = build_config(args)
-    source = open_source(args.video, fps=args.fps)
+    stream = {"open_timeout_s": args.timeout, "read_timeout_s": args.timeout, "give_up_after_s": args.give_up_after}
+    if len(args.video) > 1:
+        return run_cameras(args, config, stream)
+    video = args.video[0]
+    # A stream is opened by analyze() once the model is loaded; a bad URL fails here, before that.
+    source = check_url(video) if looks_like_url(video) else open_source(video, fps=args.fps)
     iot = _iot_sink(args) if args.iot_config else None
     show = sys.stderr.isatty() and not args.no_progress
     bar = tqdm(total=getattr(source, "frame_count", 0) or None, unit="frame", disable=not show, file=sys.stderr)
@@ -140,7 +165,8 @@ def run(args: argparse.Namespace) -> int:
             annotate=args.annotate,
             sinks=[iot] if iot else [],
             on_frame=lambda n, total: bar.update(1),
-            extra={"video": str(args.video), "profile": args.profile},
+            extra={"video": str(video), "profile": args.profile},
+            stream=stream,
         )
     finally:
         bar.close()
@@ -150,6 +176,14 @@ def run(args: argparse.Namespace) -> int:
             summary["frames"], summary["fps"], len(summary["viewers"]), summary["events"], args.out
         )
     )
+    stream_stats = summary.get("stream")
+    if stream_stats:
+        print(
+            "stream: {} drops, {} s without frames{}".format(
+                stream_stats["drops"], stream_stats["lost_s"], "; gave up" if stream_stats["gave_up"] else ""
+            ),
+            file=sys.stderr,
+        )
     if summary["skipped_frames"]:
         print("warning: {} undecodable frames skipped".format(summary["skipped_frames"]), file=sys.stderr)
     if done.stopped_by is not None:
@@ -170,3 +204,35 @@ def run(args: argparse.Namespace) -> int:
         if done.stopped_by is None:
             return 1
     return exit_status(done.stopped_by) if done.stopped_by is not None else 0
+
+
+def run_cameras(args: argparse.Namespace, config, stream: dict) -> int:
+    from ..cameras import analyze_cameras
+    from ..streams import check_url, looks_like_url
+
+    for spec in args.video:
+        if looks_like_url(spec):
+            check_url(spec)  # a malformed URL is one line before any camera starts
+    if args.iot_config or args.annotate:
+        raise ReactionError("--iot-config and --annotate take one input, not {}".format(len(args.video)))
+    room = analyze_cameras(
+        args.video,
+        args.out,
+        config,
+        stream=stream,
+        extra={"profile": args.profile},
+        verbose=logging.getLogger().isEnabledFor(logging.INFO),
+    )
+    for cam in room["cameras"]:
+        if "summary" in cam:
+            print(
+                "{}: {} frames at {} fps; {} viewers, {} laugh events -> {}".format(
+                    cam["camera"],
+                    cam["frames"],
+                    cam["fps"],
+                    cam["viewers"],
+                    cam["events"],
+                    os.path.join(args.out, cam["camera"]),
+                )
+            )
+    return int(room["status"])

@@ -18,6 +18,7 @@ from .annotate import AnnotatedVideo
 from .pipeline import PipelineConfig, ReactionPipeline
 from .report import ScreeningReport
 from .sinks import JsonlSink, Sink
+from .smile import SmileNet
 from .sources import CameraSource, Source, open_source, prefetch
 
 
@@ -79,6 +80,7 @@ def analyze(
     fps: Optional[float] = None,
     on_frame: Optional[Callable[[int, Optional[int]], None]] = None,
     extra: Optional[Dict[str, Any]] = None,
+    smile_net: Optional[SmileNet] = None,
 ) -> Analysis:
     """Run the pipeline over ``video`` and write its outputs to ``out_dir``.
 
@@ -90,10 +92,13 @@ def analyze(
         fps: frame rate of a folder of images.
         on_frame: called after each frame with (frames done, frames in the source or None).
         extra: more fields for ``summary.json``.
+        smile_net: an already loaded smile-net (a batch worker loads it once for all its videos).
     """
     source = video if not isinstance(video, (str, int)) else open_source(video, fps=fps)
     pipeline = ReactionPipeline(
-        config or PipelineConfig(), sinks=[JsonlSink(os.path.join(out_dir, "events.jsonl"))] + list(sinks or [])
+        config or PipelineConfig(),
+        sinks=[JsonlSink(os.path.join(out_dir, "events.jsonl"))] + list(sinks or []),
+        smile_net=smile_net,
     )
     report = ScreeningReport(out_dir)
     writer: Optional[AnnotatedVideo] = None

@@ -3,7 +3,7 @@
 import csv
 import os
 from dataclasses import dataclass
-from typing import List, Sequence
+from typing import Dict, List, Sequence
 
 from ..types import ReactionError
 
@@ -33,23 +33,27 @@ def partial_dir(out_dir: str, screening: str) -> str:
 
 def _check_name(screening: str, where: str) -> str:
     if not screening or screening in (".", "..") or screening.startswith(".") or "/" in screening or "\\" in screening:
-        raise ReactionError("{}: screening {!r} cannot name a folder (no slashes, no leading dot)".format(where, screening))
+        raise ReactionError(
+            "{}: screening {!r} cannot name a folder (no slashes, no leading dot)".format(where, screening)
+        )
     return screening
 
 
 def _read_manifest(path: str) -> List[Job]:
     try:
         with open(path, newline="") as f:
-            rows = list(csv.DictReader(f))
-            header = rows and list(rows[0].keys())
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            header = list(reader.fieldnames or [])
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise ReactionError("{}: cannot read the manifest ({})".format(path, e)) from None
     if not rows:
         raise ReactionError("{}: the manifest has no rows (columns: {})".format(path, ",".join(COLUMNS)))
-    missing = [c for c in ("video", "screening") if c not in (header or [])]
+    missing = [c for c in ("video", "screening") if c not in header]
     if missing:
-        raise ReactionError("{}: the manifest lacks the column(s) {} (columns: {})".format(
-            path, ",".join(missing), ",".join(COLUMNS)))
+        raise ReactionError(
+            "{}: the manifest lacks the column(s) {} (columns: {})".format(path, ",".join(missing), ",".join(COLUMNS))
+        )
     base = os.path.dirname(os.path.abspath(path))
     jobs = []
     for line, row in enumerate(rows, start=2):
@@ -60,7 +64,9 @@ def _read_manifest(path: str) -> List[Job]:
         try:
             offset = float(row.get("offset") or 0.0)
         except ValueError:
-            raise ReactionError("{}: offset must be a number of seconds, got {!r}".format(where, row["offset"])) from None
+            raise ReactionError(
+                "{}: offset must be a number of seconds, got {!r}".format(where, row["offset"])
+            ) from None
         screening = _check_name((row.get("screening") or "").strip(), where)
         # Relative paths are the manifest's, not the current folder's.
         jobs.append(Job(os.path.join(base, video), screening, offset, (row.get("group") or "").strip()))
@@ -77,10 +83,13 @@ def read_jobs(inputs: Sequence[str]) -> List[Job]:
         if any(i.lower().endswith(".csv") for i in inputs):
             raise ReactionError("give either one MANIFEST.csv or video files, not both")
         jobs = [Job(os.path.abspath(v), _check_name(os.path.splitext(os.path.basename(v))[0], v)) for v in inputs]
-    seen = {}
+    seen: Dict[str, str] = {}
     for job in jobs:
         if job.screening in seen:
-            raise ReactionError("screening {!r} is named twice ({} and {}); each needs its own folder".format(
-                job.screening, seen[job.screening], job.video))
+            raise ReactionError(
+                "screening {!r} is named twice ({} and {}); each needs its own folder".format(
+                    job.screening, seen[job.screening], job.video
+                )
+            )
         seen[job.screening] = job.video
     return jobs

@@ -33,7 +33,7 @@ class BatchResult:
         return 1 if self.failed else 0
 
 
-def local_cluster(workers: Optional[int] = None, dashboard: bool = True):
+def local_cluster(workers: Optional[int] = None):
     """A ``LocalCluster`` on 127.0.0.1: worker processes of one thread, OpenCV, MXNet and BLAS on one thread each."""
     import dask
     from distributed import LocalCluster
@@ -44,15 +44,6 @@ def local_cluster(workers: Optional[int] = None, dashboard: bool = True):
     # numpy, OpenCV and MXNet load there (env= alone is applied too late for
     # OpenMP); a user's own setting of a variable wins, as in reaction/__init__.py.
     spawn_env = dict(dask.config.get("distributed.nanny.pre-spawn-environ"), **ONE_THREAD)
-    if dashboard:
-        try:
-            import bokeh  # noqa: F401  the dashboard needs it; without it no dashboard port is opened
-
-            address: Optional[str] = "127.0.0.1:0"
-        except ImportError:
-            address = None
-    else:
-        address = None
     with dask.config.set(
         {"distributed.nanny.pre-spawn-environ": spawn_env, "distributed.scheduler.allowed-failures": RETRIES}
     ):
@@ -61,7 +52,8 @@ def local_cluster(workers: Optional[int] = None, dashboard: bool = True):
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=address,
+            # The scheduler's web server always starts: here, never on the default public port.
+            dashboard_address="127.0.0.1:0",
             env=dict(ONE_THREAD),
             silence_logs=40,  # errors only: a killed worker is reported per video, not as a log storm
         )
@@ -81,7 +73,12 @@ def _client(scheduler: Optional[str], workers: Optional[int]):
     return Client(cluster), cluster
 
 
-def _dashboard(client) -> Optional[str]:
+def _dashboard(client, local: bool) -> Optional[str]:
+    if local:
+        try:
+            import bokeh  # noqa: F401  without it the local scheduler serves no dashboard pages
+        except ImportError:
+            return None
     try:
         if "dashboard" in client.scheduler_info().get("services", {}):
             return str(client.dashboard_link)
@@ -149,13 +146,20 @@ def run_batch(
     client, cluster = _client(scheduler, workers) if todo else (None, None)
     try:
         if client is not None:
-            result.dashboard = _dashboard(client)
+            result.dashboard = _dashboard(client, local=cluster is not None)
             if result.dashboard:
                 print("dask dashboard: {}".format(result.dashboard), file=sys.stderr)
             futures = {
                 client.submit(
-                    analyze_video, job.video, job.screening, out_dir, profile, model_dir,
-                    key="analyze-{}".format(job.screening), pure=False, retries=0,
+                    analyze_video,
+                    job.video,
+                    job.screening,
+                    out_dir,
+                    profile,
+                    model_dir,
+                    key="analyze-{}".format(job.screening),
+                    pure=False,
+                    retries=0,
                 ): job
                 for job in todo
             }
@@ -165,8 +169,7 @@ def run_batch(
                 try:
                     outcome = future.result()
                 except KilledWorker:
-                    outcome = {"status": "failed",
-                               "error": "a worker died on this video {} times".format(RETRIES + 1)}
+                    outcome = {"status": "failed", "error": "a worker died on this video {} times".format(RETRIES + 1)}
                 except Exception as e:  # the task itself catches the video's errors; this is dask's
                     outcome = {"status": "failed", "error": "{}: {}".format(type(e).__name__, e).splitlines()[0]}
                 outcome.pop("screening", None)
@@ -185,4 +188,3 @@ def run_batch(
         _write_json(os.path.join(out_dir, "batch.json"), {"videos": result.videos, "profile": profile})
         write_runs(out_dir, jobs, result)
     return result
-

@@ -61,11 +61,22 @@ def analyze_video(video: str, screening: str, out_dir: str, profile: str, model_
             from dataclasses import replace
 
             config = replace(config, model_dir=model_dir)
-        done = analyze(video, partial, config, smile_net=smile_net(model_dir), extra={"video": video, "profile": profile})
+        done = analyze(
+            video, partial, config, smile_net=smile_net(model_dir), extra={"video": video, "profile": profile}
+        )
         os.rename(partial, final)
     except Exception as e:
         shutil.rmtree(partial, ignore_errors=True)
-        return {"screening": screening, "status": "failed", "error": _one_line(e),
-                "seconds": round(time.perf_counter() - started, 3)}
-    return {"screening": screening, "status": "done", "frames": done.summary["frames"],
-            "skipped_frames": done.summary["skipped_frames"], "seconds": round(time.perf_counter() - started, 3)}
+        return {
+            "screening": screening,
+            "status": "failed",
+            "error": _one_line(e),
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+    return {
+        "screening": screening,
+        "status": "done",
+        "frames": done.summary["frames"],
+        "skipped_frames": done.summary["skipped_frames"],
+        "seconds": round(time.perf_counter() - started, 3),
+    }

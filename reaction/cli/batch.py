@@ -11,13 +11,23 @@ from ._args import positive
 
 def register(sub) -> None:
     p = sub.add_parser("batch", help="analyse many videos on a Dask cluster (needs reaction[batch])")
-    p.add_argument("inputs", nargs="+", metavar="MANIFEST.csv|VIDEO",
-                   help="a manifest with columns video,screening,offset,group, or video files")
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="MANIFEST.csv|VIDEO",
+        help="a manifest with columns video,screening,offset,group, or video files",
+    )
     p.add_argument("--out", required=True, help="output folder: one sub-folder per screening, batch.json, runs.csv")
-    p.add_argument("--workers", type=positive(int, "--workers"),
-                   help="worker processes of the local cluster (default: one per core)")
-    p.add_argument("--scheduler", metavar="tcp://HOST:8786",
-                   help="use this existing Dask cluster (default: $DASK_SCHEDULER_ADDRESS, else a local one)")
+    p.add_argument(
+        "--workers",
+        type=positive(int, "--workers"),
+        help="worker processes of the local cluster (default: one per core)",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:8786",
+        help="use this existing Dask cluster (default: $DASK_SCHEDULER_ADDRESS, else a local one)",
+    )
     p.add_argument("--profile", default="balanced", help="accurate | balanced | fast (default balanced)")
     p.add_argument("--model", metavar="DIR", help="smile-net folder (default: the model shipped in the package)")
     p.add_argument("--report", action="store_true", help="then run reaction report over the results into OUT/report")

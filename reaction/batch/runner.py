@@ -5,6 +5,7 @@ import json
 import os
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -149,6 +150,7 @@ def run_batch(
             result.dashboard = _dashboard(client, local=cluster is not None)
             if result.dashboard:
                 print("dask dashboard: {}".format(result.dashboard), file=sys.stderr)
+            batch_id = uuid.uuid4().hex[:8]  # two batches on one cluster may name the same screening
             futures = {
                 client.submit(
                     analyze_video,
@@ -157,7 +159,7 @@ def run_batch(
                     out_dir,
                     profile,
                     model_dir,
-                    key="analyze-{}".format(job.screening),
+                    key="analyze-{}-{}".format(job.screening, batch_id),
                     pure=False,
                     retries=0,
                 ): job
@@ -168,8 +170,9 @@ def run_batch(
                 job = futures[future]
                 try:
                     outcome = future.result()
-                except KilledWorker:
-                    outcome = {"status": "failed", "error": "a worker died on this video {} times".format(RETRIES + 1)}
+                except KilledWorker as e:
+                    died = "a worker process died on this video {} times".format(e.allowed_failures + 1)
+                    outcome = {"status": "failed", "error": died}
                 except Exception as e:  # the task itself catches the video's errors; this is dask's
                     outcome = {"status": "failed", "error": "{}: {}".format(type(e).__name__, e).splitlines()[0]}
                 outcome.pop("screening", None)

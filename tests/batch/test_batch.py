@@ -173,7 +173,8 @@ def test_bad_input_to_the_command_is_one_line_and_status_2(tmp_path, capsys):
 
 
 def test_the_core_library_imports_and_analyzes_without_dask(tmp_path, clips):
-    probe = ("import sys, reaction; reaction.analyze(sys.argv[1], sys.argv[2]); "
+    probe = ("import sys, reaction; "
+             "reaction.analyze(sys.argv[1], sys.argv[2], config=reaction.profile_config('fast')); "
              "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))")
     proc = subprocess.run([sys.executable, "-c", probe, clips[0], str(tmp_path / "o")], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)

@@ -81,10 +81,11 @@ def main(argv=None) -> int:
                              video_s=frames / fps, load=load))
             print("{} workers: {:.1f} s wall, {:.1f} fps".format(n, wall, frames / wall), file=sys.stderr)
     base = rows[0]["wall"]
+    command = " ".join(["python -m benchmarks.batch", *(argv or sys.argv[1:])])
     lines = [
         "# Batch benchmark",
         "",
-        "Written by `python -m benchmarks.batch {}`; do not edit by hand.".format(" ".join(argv or sys.argv[1:])),
+        "Written by `{}`; do not edit by hand.".format(command),
         "",
         *header,
         "",
@@ -102,8 +103,10 @@ def main(argv=None) -> int:
             r["workers"], r["load"][0], r["wall"], r["frames"], r["fps"], base / r["wall"], r["task_s"],
             r["video_s"] / r["task_s"]))
     best = max(rows, key=lambda r: r["fps"])
-    # One task runs on one core: its throughput is what a core does.
-    per_core = sum(r["video_s"] for r in rows) / sum(r["task_s"] for r in rows)
+    # One task runs on one core: its throughput with one worker (no other
+    # worker contending) is what a core does.
+    single = next((r for r in rows if r["workers"] == 1), rows[0])
+    per_core = single["video_s"] / single["task_s"]
     core_hours = CAMPAIGN_HOURS / per_core
     machine_rate = best["video_s"] / best["wall"]  # video seconds per wall second, whole machine
     machine_hours = CAMPAIGN_HOURS / machine_rate
@@ -111,17 +114,18 @@ def main(argv=None) -> int:
         "",
         "## Extrapolation: 150 screenings x 2 h x 4 cameras = {:,} h of video".format(CAMPAIGN_HOURS),
         "",
-        "One task (one core) analysed {:.2f} s of video per second of its time (all rows). The campaign is "
-        "therefore about **{:,.0f} core-hours**. This machine as a whole, with {} workers, did {:.2f} s of video "
-        "per wall second, so the campaign takes about **{:,.0f} machine-hours** on machines of this size: "
+        "With {} worker, one task (one core) analysed {:.2f} s of video per second of its time. The campaign is "
+        "therefore about **{:,.0f} core-hours**. This machine as a whole, at its best ({} workers), did {:.2f} s "
+        "of video per wall second, so the campaign takes about **{:,.0f} machine-hours** on machines of this size: "
         "{}. One task per video and no shared state between tasks, so more machines divide the wall time "
         "until there are more workers than videos ({:,} videos).".format(
-            per_core, core_hours, best["workers"], machine_rate, machine_hours,
+            single["workers"], per_core, core_hours, best["workers"], machine_rate, machine_hours,
             ", ".join("{:,.0f} h on {} machines".format(machine_hours / n, n) for n in (1, 10, 50, 100)),
             150 * 4),
         "",
-        "A shared, loaded machine (see the load average) runs slower than a quiet one: re-run this script there "
-        "for figures to plan with.",
+        "Load average after the runs: {:.2f} / {:.2f} / {:.2f}. A shared, loaded machine runs slower than a quiet one, "
+        "and with more runnable processes than cores a second worker gains little or nothing: re-run this script on "
+        "a quiet machine for figures to plan with.".format(*os.getloadavg()),
         "",
     ]
     with open(args.out, "w") as f:

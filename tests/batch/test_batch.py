@@ -9,15 +9,13 @@ import time
 
 import cv2
 import pytest
+from distributed import Client
 from helpers import ROOT, SAMPLE_CLIP
 
 from reaction.batch import Job, read_jobs, run_batch
+from reaction.batch.runner import local_cluster
 from reaction.cli import main
 from reaction.types import ReactionError
-
-from distributed import Client
-
-from reaction.batch.runner import local_cluster
 
 
 def cut(src, dst, start, n):

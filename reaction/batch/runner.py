@@ -178,7 +178,10 @@ def run_batch(
                 outcome.pop("screening", None)
                 status[job.screening].update(outcome)
                 if outcome["status"] == "failed":
-                    bar.write("reaction: {}: {}".format(job.video, outcome["error"]), file=sys.stderr)
+                    name = (
+                        job.screening if job.video in outcome["error"] else "{} ({})".format(job.screening, job.video)
+                    )
+                    bar.write("reaction: {} failed: {}".format(name, outcome["error"]), file=sys.stderr)
                 frames += outcome.get("frames", 0)
                 bar.set_postfix_str("{:.1f} frames/s".format(frames / max(time.perf_counter() - started, 1e-9)))
                 bar.update(1)

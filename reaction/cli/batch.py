@@ -1,6 +1,7 @@
 """``reaction batch``: many videos, one task each, on a ``dask.distributed`` cluster."""
 
 import argparse
+import logging
 import os
 import subprocess
 import sys
@@ -51,6 +52,11 @@ def run(args: argparse.Namespace) -> int:
     except ImportError:
         raise ReactionError("reaction batch needs dask.distributed: pip install 'reaction[batch]'") from None
     from ..batch import read_jobs, run_batch
+
+    if not args.verbose:
+        # The scheduler and nannies log every start, connection and close; a
+        # failed video is reported per video instead.
+        logging.getLogger("distributed").setLevel(logging.ERROR)
 
     jobs = read_jobs(args.inputs)
     result = run_batch(

@@ -9,7 +9,7 @@ SAMPLE := tests/fixtures/hamilton-audience-640x360.mp4
 
 $(BIN)/reaction: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q -c constraints.txt -e '.[test,bench]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[test,bench,batch]'
 	# norfair pins filterpy<2, which the library does not use: without its dependencies.
 	$(BIN)/pip install -q -c constraints.txt --no-deps norfair
 	touch $@

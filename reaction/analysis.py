@@ -17,9 +17,10 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Union
 import numpy as np
 
 from .annotate import AnnotatedVideo
-from .pipeline import PipelineConfig, ReactionPipeline
+from .pipeline import PipelineConfig, ReactionPipeline, profile_config
 from .report import ScreeningReport
 from .sinks import JsonlSink, Sink
+from .smile import SmileNet
 from .sources import CameraSource, Source, open_source, prefetch
 from .streams import StreamSource, looks_like_url, mask_url
 
@@ -91,6 +92,7 @@ def analyze(
     on_frame: Optional[Callable[[int, Optional[int]], None]] = None,
     extra: Optional[Dict[str, Any]] = None,
     stream: Optional[Dict[str, Any]] = None,
+    smile_net: Optional[SmileNet] = None,
 ) -> Analysis:
     """Run the pipeline over ``video`` and write its outputs to ``out_dir``.
 
@@ -103,11 +105,14 @@ def analyze(
         on_frame: called after each frame with (frames done, frames in the source or None).
         extra: more fields for ``summary.json``.
         stream: for a stream URL, options of :class:`~reaction.streams.StreamSource` (timeouts, give-up).
+        smile_net: an already loaded smile-net (a batch worker loads it once for all its videos).
     """
     live = isinstance(video, str) and looks_like_url(video)
     opened = video if not isinstance(video, (str, int)) else None if live else open_source(video, fps=fps)
     pipeline = ReactionPipeline(
-        config or PipelineConfig(), sinks=[JsonlSink(os.path.join(out_dir, "events.jsonl"))] + list(sinks or [])
+        config or profile_config("balanced"),
+        sinks=[JsonlSink(os.path.join(out_dir, "events.jsonl"))] + list(sinks or []),
+        smile_net=smile_net,
     )
     # A stream opens once the model is loaded: what a camera sent before is the past, not the screening.
     # A gap the tracker bridges keeps the viewers; a longer one is a new segment.

@@ -16,7 +16,7 @@ from typing import List, NoReturn, Optional
 from ..types import ReactionError
 
 #: The commands, each a module of this package.
-COMMANDS = ("analyze", "train", "evaluate", "publish", "report", "collect")
+COMMANDS = ("analyze", "train", "evaluate", "publish", "batch", "report", "collect")
 
 
 class _Parser(argparse.ArgumentParser):

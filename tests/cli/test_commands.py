@@ -23,7 +23,7 @@ def run(*argv):
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["analyze", "--help"], ["train", "--help"], ["evaluate", "--help"],
-                                  ["publish", "--help"]])
+                                  ["publish", "--help"], ["batch", "--help"]])
 def test_help_does_not_load_mxnet(argv):
     status, mxnet, _ = run(*argv)
     assert status == 0 and not mxnet

@@ -271,7 +271,7 @@ class ReactionPipeline:
         t4 = clock()
         events: List[LaughEvent] = []
         if followed.gap_s > 0:
-            # A live stream was away: the laughs open then end where it went.
+            # A live stream was away: the open laughs end where it went.
             events = self.smoother.finish()
             self._visible = set()
         events += self.smoother.update(t, p_smile)

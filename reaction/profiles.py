@@ -80,10 +80,10 @@ class PipelineConfig:
     # viewers in staggered phases so that every frame scores about the same
     # number of faces. Between scores a viewer keeps the last one. A laugh
     # lasts half a second or more and the smoother works in seconds, so a
-    # score every 100 ms loses no laugh (benchmarks/results/throughput.md).
+    # score every 100 ms loses no laugh (benchmarks/results/full-house.md).
     smile_hz: float = 0.0
-    # The smile stage (and laughs and sinks) of frame n on a second thread
-    # while detection and tracking take frame n + 1; same output either way.
+    # The smile stage and laughs of frame n on a second thread while detection
+    # and tracking take frame n + 1; same output either way.
     smile_worker: bool = False
     # Between full scans, a confirmed viewer whose face (a 12x12 grey
     # thumbnail of its last detected box, at zero mean and unit contrast)

@@ -24,15 +24,15 @@ demo: install
 
 # The IoT tests run a real broker: installed here when missing, or one line saying what to install.
 mosquitto:
-	@tests/ensure-mosquitto.sh
+	@tests/ensure-package.sh mosquitto mosquitto "the IoT tests"
 
 # The report tests open report.html in headless Chromium: installed here when missing, or one line saying what to install.
 chromium:
-	@tests/ensure-chromium.sh
+	@tests/ensure-package.sh chromium chromium "the report tests (headless Chromium)"
 
 # The stream tests serve the sample clip over HTTP with a real ffmpeg.
 ffmpeg:
-	@tests/ensure-ffmpeg.sh
+	@tests/ensure-package.sh ffmpeg ffmpeg "the stream tests"
 
 # Lint, format and types over the package; Python 3.7 over what the DeepLens Lambda imports.
 check: install vermin

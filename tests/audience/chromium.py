@@ -17,7 +17,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
 
 def chromium_path():
     path = shutil.which("chromium")
-    assert path, "headless Chromium is missing: install the Debian package 'chromium' (tests/ensure-chromium.sh)"
+    assert path, "headless Chromium is missing: install the Debian package 'chromium' (make chromium)"
     return path
 
 

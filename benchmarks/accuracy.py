@@ -106,10 +106,15 @@ def run_pipeline(video: str, profile: str, model_dir: Optional[str], detector: O
     overrides: Dict[str, object] = {"model_dir": model_dir} if model_dir else {}
     if detector:
         overrides["kind"] = detector
-    pipe = ReactionPipeline(profile_config(profile, **overrides))
+    return collect_run(ReactionPipeline(profile_config(profile, **overrides)), open_source(video))
+
+
+def collect_run(pipe, frames):
+    """``pipe.run(frames)`` as the scorers read it: per-frame tracks (frames from 1), smile calls
+    and laugh state keyed ``(frame, viewer_id)``, the events, and the run's timings."""
     pred, p_smile, smiling = {}, {}, {}
     t0 = time.perf_counter()
-    for r in pipe.run(open_source(video)):
+    for r in pipe.run(frames):
         f = r.index + 1
         pred[f] = [(t.viewer_id, t.box) for t in r.tracks if t.confirmed]
         for vid, p in r.p_smile.items():

@@ -49,7 +49,7 @@ def run(video: str, gt_dir: str, profile: str, overrides: Dict[str, object], max
     from reaction.pipeline import ReactionPipeline, profile_config
     from reaction.sources import open_source, prefetch
 
-    from .accuracy import score_pipeline
+    from .accuracy import collect_run, score_pipeline
 
     pipe = ReactionPipeline(profile_config(profile, **overrides))
     raw = open_source(video)
@@ -59,23 +59,12 @@ def run(video: str, gt_dir: str, profile: str, overrides: Dict[str, object], max
 
         frames = itertools.islice(raw, max_frames)
     source = _TimedSource(prefetch(frames), getattr(raw, "fps", 0.0) or 25.0)
-    pred, p_smile, smiling = {}, {}, {}
-    faces = 0
-    t0 = time.perf_counter()
-    for r in pipe.run(source):
-        f = r.index + 1
-        pred[f] = [(t.viewer_id, t.box) for t in r.tracks if t.confirmed]
-        faces += len(r.p_smile)
-        for vid, p in r.p_smile.items():
-            p_smile[(f, vid)] = p >= 0.5
-        for vid, on in r.smiling.items():
-            smiling[(f, vid)] = on
-    wall = time.perf_counter() - t0
-    events = [(e.viewer_id, e.start_s, e.end_s) for e in pipe.events]
+    pred, p_smile, smiling, events, info = collect_run(pipe, source)
+    wall = info["wall_s"]
+    faces = len(p_smile)  # one (frame, viewer) pair per face scored
     gt = scoring.read_gt_tracks(os.path.join(gt_dir, "gt_tracks.csv"))
     if max_frames:
         gt = {f: v for f, v in gt.items() if f <= max_frames}
-    info = dict(frames=pipe.frames, wall_s=wall, stage_ms=pipe.stage_ms())
     fps_video = source.fps
     scored = score_pipeline(gt_dir, gt, fps_video, (pred, p_smile, smiling, events, info))
     if max_frames:

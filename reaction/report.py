@@ -1,9 +1,7 @@
 """Analysis outputs: tracks.csv, smiles.csv, presence.csv and summary.json.
 
 ``presence.csv`` (``viewer_id,start_s,end_s``) holds each viewer's on-screen
-intervals: the denominators of ``reaction report``. A gap of more than
-``PRESENCE_GAP_FRAMES`` frame periods starts a new interval; an interval ends
-one frame period after the viewer's last frame in it.
+intervals (reaction/onscreen.py): the denominators of ``reaction report``.
 
 Frames are numbered from 1 in both CSV files, as MOTChallenge tools expect.
 Times are media seconds, rounded to the millisecond.
@@ -17,10 +15,10 @@ import math
 import os
 from typing import Dict, List, Set, Tuple
 
+from .onscreen import OnScreen
 from .types import FrameResult, LaughEvent, ReactionError
 
 FLUSH_EVERY = 25  # frames between flushes of the CSV files
-PRESENCE_GAP_FRAMES = 1.5  # a viewer unseen for longer than this many frame periods has left the screen
 
 
 class ScreeningReport:
@@ -42,8 +40,7 @@ class ScreeningReport:
         self._last_s: Dict[int, float] = {}
         self._visible_by_second: Dict[int, Set[int]] = {}
         self._times: List[float] = []
-        self._open: Dict[int, List[float]] = {}  # viewer -> [start_s, last_s] of the interval now open
-        self._intervals: List[Tuple[int, float, float]] = []
+        self._onscreen: OnScreen[int] = OnScreen()
         self._last_frame_s = 0.0
         self.frames = 0
 
@@ -63,7 +60,7 @@ class ScreeningReport:
             self._first_s.setdefault(vid, result.time_s)
             self._last_s[vid] = result.time_s
             self._visible_by_second.setdefault(int(math.floor(result.time_s)), set()).add(vid)
-            self._extend_presence(vid, result.time_s)
+            self._onscreen.see(vid, result.time_s, self.frame_period() or 0.04)
         self._last_frame_s = result.time_s
         if len(self._times) < 2:
             self._times.append(result.time_s)
@@ -73,20 +70,10 @@ class ScreeningReport:
             self._tracks_f.flush()
             self._smiles_f.flush()
 
-    def _extend_presence(self, vid: int, t: float) -> None:
-        span = self._open.get(vid)
-        period = self.frame_period() or 0.04
-        if span is not None and t - span[1] <= PRESENCE_GAP_FRAMES * period:
-            span[1] = t
-            return
-        if span is not None:
-            self._intervals.append((vid, span[0], span[1] + period))
-        self._open[vid] = [t, t]
-
     def presence(self) -> List[Tuple[int, float, float]]:
         """Every on-screen interval so far, the open ones closed at their last frame."""
         period = self.frame_period() or 0.04
-        rows = self._intervals + [(vid, s[0], s[1] + period) for vid, s in self._open.items()]
+        rows = self._onscreen.closed + [(vid, s[0], s[1] + period) for vid, s in self._onscreen.open.items()]
         return sorted(rows, key=lambda r: (r[1], r[0]))
 
     def frame_period(self) -> float:

@@ -19,12 +19,12 @@ Runs on Python 3.7 (the Lambda imports it) with the standard library only.
 import uuid
 from typing import Any, Dict, Iterable, List, Optional
 
+from ..onscreen import OnScreen
 from ..types import ReactionError
 from .schema import SCHEMA_VERSION, check_id, format_wall_time, validate_topic
 
 _PRESENCE_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:reaction:presence:v1")
 PERIOD_S = 30.0
-GAP_FRAMES = 1.5  # as presence.csv: a viewer unseen this many frame periods has left the screen
 
 PRESENCE_SCHEMA = {
     "$schema": "http://json-schema.org/draft-07/schema#",
@@ -83,8 +83,7 @@ class PresenceTracker:
         self.screening_id = check_id(screening_id, "screening_id")
         self.film_id = film_id
         self.period_s = period_s
-        self._open: Dict[str, List[float]] = {}
-        self._closed: Dict[str, List[List[float]]] = {}
+        self._onscreen: OnScreen[str] = OnScreen()  # the same intervals as presence.csv
         self._from: Optional[float] = None
         self._last: Optional[float] = None
         self._frame = 0.0
@@ -97,14 +96,7 @@ class PresenceTracker:
             self._from = time_s
         frame = self._frame or 0.04
         for vid in viewers:
-            key = str(vid)
-            span = self._open.get(key)
-            if span is not None and time_s - span[1] <= GAP_FRAMES * frame:
-                span[1] = time_s
-                continue
-            if span is not None:
-                self._closed.setdefault(key, []).append([span[0], span[1] + frame])
-            self._open[key] = [time_s, time_s]
+            self._onscreen.see(str(vid), time_s, frame)
         self._last = time_s
         if time_s - self._from >= self.period_s:
             return self.flush()
@@ -116,16 +108,18 @@ class PresenceTracker:
             return None
         frame = self._frame or 0.04
         to_s = self._last + frame
-        spans = {k: list(v) for k, v in self._closed.items()}
-        for key, span in self._open.items():
+        spans: Dict[str, List[List[float]]] = {}
+        for key, start, end in self._onscreen.closed:
+            spans.setdefault(key, []).append([start, end])
+        for key, span in self._onscreen.open.items():
             # Open intervals are cut at the message's end and go on in the next one.
-            if self._last - span[1] <= GAP_FRAMES * frame:
+            if self._onscreen.still_open(key, self._last, frame):
                 spans.setdefault(key, []).append([span[0], min(span[1] + frame, to_s)])
                 span[0] = to_s
             else:
                 spans.setdefault(key, []).append([span[0], span[1] + frame])
-        self._open = {k: s for k, s in self._open.items() if s[0] == to_s}
-        self._closed = {}
+        self._onscreen.open = {k: s for k, s in self._onscreen.open.items() if s[0] == to_s}
+        self._onscreen.closed = []
         msg = {
             "schema_version": SCHEMA_VERSION,
             "type": "presence",

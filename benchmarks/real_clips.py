@@ -120,9 +120,9 @@ def load_gt(name: str, gt_dir: str = GT_DIR):
 
 def score_clip(gt: Mapping[int, GtFrame], segments: Sequence[Tuple[int, int, int, str]],
                shots: Sequence[Tuple[int, int]], fps: float, pred: Mapping[int, PredFrame],
-               events: Sequence[Interval], p_smile: Mapping[Tuple[int, int], bool]) -> dict:
+               events: Sequence[Interval], p_smile: Mapping[Tuple[int, int], float]) -> dict:
     """Every figure for one clip, from the run's per-frame confirmed tracks,
-    laugh events ``(track id, start_s, end_s)`` and smile calls ``{(frame, track): P >= 0.5}``."""
+    laugh events ``(track id, start_s, end_s)`` and P(smile) ``{(frame, track): P}`` (a call: P >= 0.5)."""
     s = scoring.score_tracking(gt, pred)
     ignored = scoring.ignored_predictions(gt, pred)
     fates = scoring.track_fates(pred, s.matches, ignored)
@@ -181,6 +181,7 @@ def score_clip(gt: Mapping[int, GtFrame], segments: Sequence[Tuple[int, int, int
             row["judged"] = "hit or duplicate"
 
     acc, pairs = scoring.smile_accuracy(s.matches, labels, p_smile)
+    ranking = scoring.smile_ranking(scoring.smile_pairs(s.matches, labels, p_smile))
     by_label = {}
     for lab, name in ((1, "smile"), (0, "neutral")):
         sub = {k: v for k, v in labels.items() if v == lab}
@@ -205,7 +206,8 @@ def score_clip(gt: Mapping[int, GtFrame], segments: Sequence[Tuple[int, int, int
                     on_neutral=neutral_fp, left_out=len(left_out), onset_delay_s=laughs.onset_delay_s,
                     f1_tiou_0_3=laughs_03.f1),
         events=event_rows,
-        smile=dict(accuracy=acc, pairs=pairs, by_label=by_label),
+        smile=dict(accuracy=acc, pairs=pairs, by_label=by_label, auc=ranking["auc"],
+                   best_accuracy=ranking["best_accuracy"]),
     )
 
 
@@ -258,7 +260,7 @@ def run_pipeline(video: str, profile: str, model_dir: Optional[str] = None, dete
         f = r.index + 1
         pred[f] = [(t.viewer_id, tuple(float(v) for v in t.box)) for t in r.tracks if t.confirmed]
         for vid, p in r.p_smile.items():
-            p_smile[(f, vid)] = p >= 0.5
+            p_smile[(f, vid)] = float(p)
     wall = time.perf_counter() - t0
     events = [(e.viewer_id, e.start_s, e.end_s) for e in pipe.events]
     return pred, p_smile, events, dict(frames=pipe.frames, wall_s=wall, stage_ms=pipe.stage_ms())
@@ -343,11 +345,13 @@ def write_report(path: str, argv: Sequence[str], profile: str, results: Dict[str
                                                                                "on_ignore", "kind")}))
         lines += ["", "Laughs: {} events; {} judged, {} hits of {} smile segments (F1 at tIoU >= 0.3: {}); "
                   "{} on phantoms, {} on neutral segments only, {} left out. Smile accuracy {} over {} pairs "
-                  "(smile frames {} over {}, neutral {} over {}).".format(
+                  "(smile frames {} over {}, neutral {} over {}); ranking: AUC {}, and the threshold best for "
+                  "this clip alone would reach {}.".format(
                       lg["events"], lg["judged"], lg["matched"], lg["truth"], _f(lg["f1_tiou_0_3"]),
                       lg["on_phantoms"], lg["on_neutral"], lg["left_out"], _f(sm["accuracy"]), sm["pairs"],
                       _f(sm["by_label"]["smile"]["accuracy"]), sm["by_label"]["smile"]["pairs"],
-                      _f(sm["by_label"]["neutral"]["accuracy"]), sm["by_label"]["neutral"]["pairs"])]
+                      _f(sm["by_label"]["neutral"]["accuracy"]), sm["by_label"]["neutral"]["pairs"],
+                      _f(sm.get("auc")), _f(sm.get("best_accuracy")))]
         if r["events"]:
             lines += ["", "| event track | start s | end s | track kind | GT id | judged |",
                       "|---|---|---|---|---|---|"]

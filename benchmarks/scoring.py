@@ -16,6 +16,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+from scipy.stats import rankdata
 
 from reaction.boxes import iou_matrix
 from reaction.types import Box, ReactionError
@@ -145,18 +146,56 @@ def smile_accuracy(matches: Mapping[int, Mapping[int, int]], gt_smiles: Mapping[
                    predicted: Mapping[Tuple[int, int], bool]) -> Tuple[float, int]:
     """Share of matched (frame, track) pairs whose smile call equals the GT label.
 
-    ``predicted[(frame, track_id)]`` is the run's call; a matched pair the run
-    made no call for counts as wrong. Returns (accuracy, pairs scored).
+    ``predicted[(frame, track_id)]`` is the run's call, or its P(smile) (a
+    smile at >= 0.5); a matched pair the run made no call for counts as wrong.
+    Returns (accuracy, pairs scored).
     """
-    right = n = 0
+    pairs = smile_pairs(matches, gt_smiles, predicted)
+    right = sum(int(p is not None and (float(p) >= 0.5) == bool(label)) for label, p in pairs)
+    return (right / len(pairs) if pairs else 0.0), len(pairs)
+
+
+def smile_pairs(matches: Mapping[int, Mapping[int, int]], gt_smiles: Mapping[Tuple[int, int], int],
+                predicted: Mapping[Tuple[int, int], float]) -> List[Tuple[int, Optional[float]]]:
+    """``(label, call or None)`` for every matched (frame, track) pair with a GT label."""
+    out = []
     for frame, pairs in matches.items():
         for tid, vid in pairs.items():
             label = gt_smiles.get((frame, vid))
-            if label is None:
-                continue
-            n += 1
-            right += int(predicted.get((frame, tid)) is not None and bool(predicted[(frame, tid)]) == bool(label))
-    return (right / n if n else 0.0), n
+            if label is not None:
+                out.append((int(label), predicted.get((frame, tid))))
+    return out
+
+
+def smile_ranking(pairs: Sequence[Tuple[int, Optional[float]]]) -> dict:
+    """How well P(smile) orders the labelled pairs, whatever the threshold.
+
+    ``auc``: ROC AUC over the pairs that were scored; ``best_accuracy``: the
+    accuracy at the threshold best for these very pairs (unscored pairs count
+    as wrong), which no run-time threshold can beat: the bound a threshold
+    choice leaves to the model itself.
+    """
+    scored = [(lab, float(p)) for lab, p in pairs if p is not None]
+    if not pairs or not scored:
+        return dict(auc=None, best_accuracy=None, best_threshold=None, pairs=len(pairs))
+    y = np.array([lab for lab, _ in scored])
+    p = np.array([v for _, v in scored])
+    n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
+    auc = None
+    if n_pos and n_neg:
+        ranks = rankdata(p)
+        auc = float((ranks[y == 1].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    # Calling smile at P >= c for each candidate c (and never): right = smiles above + neutrals below.
+    order = np.argsort(-p, kind="stable")
+    ps, ys = p[order], y[order]
+    above_smiles = np.concatenate([[0], np.cumsum(ys)])
+    above_neutral = np.concatenate([[0], np.cumsum(1 - ys)])
+    right = above_smiles + (n_neg - above_neutral)
+    # Only cut between distinct values.
+    valid = np.concatenate([[True], np.append(ps[1:] != ps[:-1], True)])
+    k = int(np.argmax(np.where(valid, right, -1)))
+    threshold = float(ps[k - 1]) if k > 0 else None
+    return dict(auc=auc, best_accuracy=float(right[k]) / len(pairs), best_threshold=threshold, pairs=len(pairs))
 
 
 def map_events(events: Iterable[Interval], matches: Mapping[int, Mapping[int, int]],

@@ -8,7 +8,7 @@ options, and are looked up by name: ``make_detector(config)`` reads
 import os
 import threading
 from dataclasses import dataclass
-from typing import Callable, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -256,20 +256,21 @@ class YuNetDetector:
         net.setInputSize(size)
         return net
 
-    def _run(self, bgr: np.ndarray) -> List[Box]:
+    def _run(self, bgr: np.ndarray) -> List[Tuple[Box, np.ndarray]]:
+        """``(Haar-geometry box, (5, 2) landmarks)`` per face, in ``bgr``'s pixels."""
         if bgr.ndim == 2:
             bgr = cv2.cvtColor(bgr, cv2.COLOR_GRAY2BGR)
         elif bgr.shape[2] == 4:
             bgr = cv2.cvtColor(bgr, cv2.COLOR_BGRA2BGR)
         _, faces = self._net((bgr.shape[1], bgr.shape[0])).detect(bgr)
-        boxes = []
+        found = []
         for row in faces if faces is not None else ():
             x, y, w, h = (float(v) for v in row[:4])
             side = self.SIDE * h
             cx, cy = x + w / 2.0, y + h / 2.0 + self.DROP * h
-            boxes.append((cx - side / 2.0, cy - side / 2.0, side, side))
+            found.append(((cx - side / 2.0, cy - side / 2.0, side, side), row[4:14].reshape(5, 2).astype(np.float64)))
         # Same order as Haar's: top to bottom, left to right, so that ids do not depend on YuNet's.
-        return sorted(boxes, key=lambda b: (b[1], b[0]))
+        return sorted(found, key=lambda f: (f[0][1], f[0][0]))
 
     def detect(
         self,
@@ -282,16 +283,23 @@ class YuNetDetector:
         """Faces in ``image``, in full-frame coordinates; options as :meth:`FaceDetector.detect`."""
         _check_frame(image)
         lo, hi = size_band if size_band is not None else (self.config.min_size, self.config.max_size)
-        found: List[Box] = []
+        marks: Dict[Box, np.ndarray] = {}
         if regions is None:
             small, factor = _shrunk(image, self.config.detect_width)
-            found = [(x * factor, y * factor, w * factor, h * factor) for x, y, w, h in self._run(small)]
+            for (x, y, w, h), points in self._run(small):
+                marks[(x * factor, y * factor, w * factor, h * factor)] = points * factor
+            found = list(marks)
         else:
             # A region holds one face: at most 160 px across is plenty for YuNet, and cheap.
             for patch, x0, y0, s in _region_patches(image, regions, lo, lambda w, h: 160.0 / max(w, h)):
-                found.extend((x / s + x0, y / s + y0, w / s, h / s) for x, y, w, h in self._run(patch))
-            found = merge_boxes(found)
-        return [Detection(box=b) for b in found if b[2] >= lo and (not hi or b[2] <= hi)]
+                for (x, y, w, h), points in self._run(patch):
+                    marks[(x / s + x0, y / s + y0, w / s, h / s)] = points / s + np.array([x0, y0])
+            found = merge_boxes(list(marks))
+        return [
+            Detection(box=b, landmarks=tuple((float(px), float(py)) for px, py in marks[b]))
+            for b in found
+            if b[2] >= lo and (not hi or b[2] <= hi)
+        ]
 
 
 #: Detection strategies by name (``DetectorConfig.kind``).

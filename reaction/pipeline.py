@@ -15,6 +15,7 @@ from typing import Deque, Dict, Generator, Iterable, List, NamedTuple, Optional,
 
 import numpy as np
 
+from .align import ViewerLandmarks
 from .boxes import iou_matrix, merge_boxes
 from .detector import make_detector
 from .facecheck import FaceCheck, FaceGate
@@ -52,6 +53,7 @@ class _Followed(NamedTuple):
     tracks: List[Track]
     visible: List[Track]
     gap_s: float = 0.0  # a live stream's gap before this frame
+    landmarks: Optional[Dict[int, np.ndarray]] = None  # viewer_id -> (5, 2), to align smile crops
 
 
 class ReactionPipeline:
@@ -87,6 +89,7 @@ class ReactionPipeline:
         self._region_turn = 0
         self._region_credit = 0.0
         self.smile_rate = SmileRate(self.smile_net, config.smile_hz)
+        self.marks = ViewerLandmarks()
         self.still = StillViewers(config.still_threshold, config.still_max_s) if config.still_threshold > 0 else None
 
     def _plan_scan(self, image: np.ndarray) -> Optional[str]:
@@ -95,13 +98,8 @@ class ReactionPipeline:
         ``"first"``, ``"cut"`` (a shot change) or ``"periodic"`` (every k-th frame).
         """
         since = self._since_scan
-        reason: Optional[str]
-        if since is None:
-            reason = "first"
-        elif since + 1 >= self.config.full_scan_every:
-            reason = "periodic"
-        else:
-            reason = None
+        periodic = since is not None and since + 1 >= self.config.full_scan_every
+        reason: Optional[str] = "first" if since is None else "periodic" if periodic else None
         if self.config.cut_threshold and self._is_cut(image) and reason != "first":
             reason = "cut"
         self._since_scan = 0 if reason or since is None else since + 1
@@ -239,6 +237,7 @@ class ReactionPipeline:
             self.tracker.reset()
             if self.still is not None:
                 self.still.reset()
+            self.marks.reset()
         detections: Optional[List[Detection]] = scan if scan is not None else self._redetect(image, t)
         t1 = clock()
         if detections is not None:
@@ -258,16 +257,17 @@ class ReactionPipeline:
         t3 = clock()
         for name, dt in (("detect", t1 - t0), ("track", t2 - t1), ("faces", t3 - t2)):
             self.timings[name] += dt
+        marks = self.marks.follow(tracks, detections, visible) if self.smile_net.spec.template is not None else None
         # Counted on this side, where frames arrive in order, whichever thread scores them.
         self.frames += 1
-        return _Followed(frame.index, t, image, tracks, visible, frame.gap_s)
+        return _Followed(frame.index, t, image, tracks, visible, frame.gap_s, marks)
 
     def _score_frame(self, followed: "_Followed") -> FrameResult:
         """The second half: smile scores and laughs. Touches nothing the first half does."""
         image, t, visible = followed.image, followed.time_s, followed.visible
         clock = time.perf_counter
         t3 = clock()
-        p_smile = self.smile_rate.scores(image, visible, t)
+        p_smile = self.smile_rate.scores(image, visible, t, followed.landmarks)
         t4 = clock()
         events: List[LaughEvent] = []
         if followed.gap_s > 0:

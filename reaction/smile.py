@@ -13,6 +13,7 @@ from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .align import Landmarks
 from .preprocess import InputSpec, crop_faces, model_paths
 from .types import Box, ReactionError, Track
 
@@ -104,19 +105,35 @@ class SmileNet:
         spec = InputSpec.load(spec_path)
         return cls(spec, backend if backend is not None else MXNetBackend(symbol, params))
 
-    def predict(self, image: np.ndarray, boxes: Sequence[Box]) -> np.ndarray:
-        """P(smile) for each box, shape ``(len(boxes),)``.
+    def predict(
+        self, image: np.ndarray, boxes: Sequence[Box], landmarks: Optional[Sequence[Optional[Landmarks]]] = None
+    ) -> np.ndarray:
+        """P(smile) for each box as the product reads it, shape ``(len(boxes),)``.
 
-        All faces go through the network together: one forward pass per frame
-        (split only past ``max_batch`` faces).
+        ``landmarks`` (a ``(5, 2)`` array or None per box) align the crops of
+        a model with an alignment template. The scores are shifted so that the
+        model's run-time threshold (``threshold`` in its spec file, chosen on
+        video) reads as 0.5. All faces go through the network together: one
+        forward pass per frame (split only past ``max_batch`` faces).
         """
         if len(boxes) == 0:
             return np.zeros(0, np.float32)
-        batch = crop_faces(image, boxes, self.spec)
-        return self.predict_batch(batch)
+        p = self.predict_batch(crop_faces(image, boxes, self.spec, landmarks))
+        if self.spec.threshold == 0.5:
+            return p
+        z = np.log(np.clip(p, 1e-7, 1.0)) - np.log(np.clip(1.0 - p, 1e-7, 1.0)) - self._threshold_logit
+        return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
+
+    @property
+    def _threshold_logit(self) -> float:
+        t = self.spec.threshold
+        return float(np.log(t / (1.0 - t)))
 
     def predict_batch(self, batch: np.ndarray) -> np.ndarray:
-        """P(smile) for already-preprocessed crops ``(N, C, H, W)``."""
+        """The network's own P(smile) for already-preprocessed crops ``(N, C, H, W)``.
+
+        Not shifted to the run-time threshold: training and evaluation read this.
+        """
         parts = []
         for i in range(0, len(batch), self.max_batch):
             out = np.asarray(self.backend(batch[i : i + self.max_batch]), dtype=np.float64)
@@ -153,8 +170,17 @@ class SmileRate:
             self._arrived += 1
         return int(np.floor(time_s * self.hz + phase))
 
-    def scores(self, image: np.ndarray, viewers: Sequence[Track], time_s: float) -> Dict[int, float]:
-        """``{viewer_id: P(smile)}`` for ``viewers``, scored now or held from their last score."""
+    def scores(
+        self,
+        image: np.ndarray,
+        viewers: Sequence[Track],
+        time_s: float,
+        landmarks: Optional[Dict[int, Landmarks]] = None,
+    ) -> Dict[int, float]:
+        """``{viewer_id: P(smile)}`` for ``viewers``, scored now or held from their last score.
+
+        ``landmarks``: ``{viewer_id: (5, 2)}`` for the viewers that have them, to align their crops.
+        """
         due, periods = [], {}
         for tr in viewers:
             if self.hz > 0:
@@ -164,7 +190,8 @@ class SmileRate:
                     continue
             due.append(tr)
         if due:
-            p = self.net.predict(image, [tr.box for tr in due])
+            marks = landmarks or {}
+            p = self.net.predict(image, [tr.box for tr in due], [marks.get(tr.viewer_id) for tr in due])
             for tr, pi in zip(due, p):
                 self._scores[tr.viewer_id] = (periods.get(tr.viewer_id, 0), float(pi))
         p_smile = {tr.viewer_id: self._scores[tr.viewer_id][1] for tr in viewers}

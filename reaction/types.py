@@ -51,10 +51,15 @@ class Frame:
 
 @dataclass(frozen=True)
 class Detection:
-    """A face found by the detector."""
+    """A face found by the detector.
+
+    ``landmarks``: YuNet's five points (right eye, left eye, nose, right and
+    left mouth corner) as ``(x, y)`` pixel pairs, or None (Haar finds none).
+    """
 
     box: Box
     score: float = 1.0
+    landmarks: Optional[Tuple[Tuple[float, float], ...]] = None
 
 
 class TrackState(Enum):

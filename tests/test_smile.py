@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from reaction.training import datasets, evaluate
-from reaction.preprocess import crop_faces, model_paths
+from reaction.training.landmarks import landmarks_for_set
+from reaction.preprocess import InputSpec, crop_faces, model_paths
 from reaction.smile import SmileNet
 from reaction.types import ReactionError
 
@@ -57,10 +58,17 @@ def test_accuracy_on_genki_test_fixture(model, tmp_path):
     assert sum(s.label for s in samples) == 100 and len(samples) == 200
     found = datasets.detect_set("genki-fixture", samples, str(tmp_path))
     assert found["detected"].mean() > 0.8
+    paths = [samples[i].path for i in found["index"]]
+    marks = [None] * len(paths)
+    if model.spec.template is not None:  # aligned crops, on YuNet's landmarks as in the pipeline
+        marks = list(landmarks_for_set("genki-fixture", paths, found["boxes"], True, str(tmp_path), None))
+        assert np.isfinite(np.asarray(marks)[:, 0, 0]).mean() > 0.8
     probs = []
-    for i, box in zip(found["index"], found["boxes"]):
-        image = datasets.read_image(samples[i].path)
-        probs.append(model.predict(image, [tuple(box)])[0])  # the pipeline's own call
+    for path, box, points in zip(paths, found["boxes"], marks):
+        points = points if points is not None and np.isfinite(points).all() else None
+        # The run-time crop; the network's own P(smile), before the run-time threshold shift.
+        probs.append(model.predict_batch(crop_faces(datasets.read_image(path), [tuple(box)], model.spec,
+                                                    [points]))[0])
     m = evaluate.metrics(found["labels"], np.asarray(probs))
     assert m["accuracy"] >= FIXTURE_ACCURACY_FLOOR, m
     assert m["roc_auc"] >= 0.95, m
@@ -105,3 +113,26 @@ def test_params_not_matching_symbol_names_both_files(tmp_path):
     with pytest.raises(ReactionError) as e:
         SmileNet.load(str(tmp_path))
     assert bad_params in str(e.value) and bad_sym in str(e.value)
+
+
+def test_run_time_threshold_reads_as_one_half(model, tmp_path):
+    # A copy of the model whose spec sets the run-time threshold at 0.3: predict()
+    # shifts the logit so that P = 0.3 from the network reads as 0.5 downstream.
+    symbol, params, spec_path = model_paths(MODEL)
+    for path in (symbol, params):
+        shutil.copy(path, str(tmp_path))
+    spec = InputSpec.load(spec_path)
+    InputSpec(**{**spec.__dict__, "threshold": 0.3}).save(str(tmp_path / os.path.basename(spec_path)))
+    shifted = SmileNet.load(str(tmp_path))
+    folder = os.path.join(FIXTURE, "smile")
+    raws, reads = [], []
+    for f in sorted(os.listdir(folder))[:30]:
+        image = datasets.read_image(os.path.join(folder, f))
+        box = [(0.0, 0.0, 64.0, 64.0)]
+        # The training tools read the network's own P (predict_batch), unshifted.
+        raws.append(model.predict_batch(crop_faces(image, box, model.spec))[0])
+        reads.append(shifted.predict(image, box)[0])
+    raws, reads = np.array(raws), np.array(reads)
+    odds = raws / (1 - raws) / (0.3 / 0.7)
+    np.testing.assert_allclose(reads, odds / (1 + odds), atol=1e-5)
+    assert ((raws >= 0.3) == (reads >= 0.5)).all() and ((raws >= 0.3) != (raws >= 0.5)).any()

@@ -47,6 +47,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "0 exports the last weights (default %(default)s)",
     )
     p.add_argument(
+        "--align",
+        type=yes_no,
+        default=d.align,
+        metavar="yes|no",
+        help="align crops on YuNet's five face landmarks instead of centring them on the box (default no)",
+    )
+    p.add_argument(
         "--set-bias",
         type=yes_no,
         default=d.set_bias,
@@ -122,6 +129,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         size=args.size,
         channels=args.channels,
         margin=args.margin,
+        align=args.align,
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,

@@ -16,31 +16,22 @@ Sets (paths relative to the shared data folder):
   (happiness = smile, neutral = not; other emotions are dropped).
 """
 
-import hashlib
-import json
 import logging
 import os
 import zlib
 from dataclasses import dataclass, replace
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union, cast
+from typing import Callable, Dict, List, Optional, Sequence, Union, cast
 
-import cv2
 import numpy as np
 
 from ..detector import DetectorConfig, FaceDetector
 from ..preprocess import InputSpec, crop_faces
 from ..types import Box, ReactionError
+from .cache import TIGHT_PAD, TIGHT_UPSCALE, atomic_save, digest, image_ids, prepare_tight, read_image
 
 log = logging.getLogger(__name__)
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
-# Tight 64 px crops (SMILEsmileD, GENKI) are too small and too tight for the
-# cascade: pad by a quarter of the side (edge replicate) and upscale 2x first.
-# Measured on 600 train images: replicate beats constant padding (84% vs 66%
-# found on SMILEsmileD, 92% vs 81% on GENKI); 0.5 padding or 3x upscaling
-# did not help GENKI and doubled the time.
-TIGHT_PAD = 0.25
-TIGHT_UPSCALE = 2.0
 MIN_FACE_FRACTION = {True: 0.5, False: 0.3}  # of the image side; tight crops ~100%, LFW ~45%
 HELDOUT_PERCENT = 15  # SMILEsmileD held-out share
 
@@ -200,16 +191,6 @@ def is_tight(name: str) -> bool:
     return name.startswith(("smilesmiled", "genki"))
 
 
-def read_image(path: str) -> Optional[np.ndarray]:
-    """Image as grey or BGR uint8 (as a camera frame would be), None if unreadable."""
-    image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-    if image is None or image.size == 0:
-        return None
-    if image.dtype != np.uint8:
-        image = cv2.convertScaleAbs(image, alpha=255.0 / max(1, int(image.max())))
-    return image
-
-
 def detect_face(detector: FaceDetector, image: np.ndarray, tight: bool) -> Optional[Box]:
     """The main face box in image coordinates, or None.
 
@@ -218,13 +199,7 @@ def detect_face(detector: FaceDetector, image: np.ndarray, tight: bool) -> Optio
     here is centred on its subject.
     """
     h, w = image.shape[:2]
-    pad, up = 0, 1.0
-    work = image
-    if tight:
-        pad = int(round(max(h, w) * TIGHT_PAD))
-        work = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-        up = TIGHT_UPSCALE
-        work = cv2.resize(work, None, fx=up, fy=up, interpolation=cv2.INTER_LINEAR)
+    work, pad, up = prepare_tight(image) if tight else (image, 0, 1.0)
     # Faces here fill most of the image: skipping small scales is 5-10x
     # faster and removes small false positives that could sit nearer the centre.
     found = detector.detect(work, size_band=(MIN_FACE_FRACTION[tight] * up * min(h, w), None))
@@ -233,36 +208,6 @@ def detect_face(detector: FaceDetector, image: np.ndarray, tight: bool) -> Optio
     cx, cy = w / 2.0, h / 2.0
     boxes = [(b[0] / up - pad, b[1] / up - pad, b[2] / up, b[3] / up) for b in (d.box for d in found)]
     return min(boxes, key=lambda b: (b[0] + b[2] / 2 - cx) ** 2 + (b[1] + b[3] / 2 - cy) ** 2)
-
-
-def _atomic_save(path: str, write) -> None:
-    """Write a cache file under a temporary name, then rename it, so that a
-    second run sharing the cache never reads it half-written."""
-    tmp = "{}.{}.tmp".format(path, os.getpid())
-    with open(tmp, "wb") as f:
-        write(f)
-    os.replace(tmp, path)
-
-
-def _digest(*parts: object) -> str:
-    return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
-
-
-def _image_ids(paths: Sequence[str], root: Optional[str]) -> List[Tuple[str, int]]:
-    """Cache-key identity of images: path below ``root`` and file size.
-
-    Not the path as given: ``--data ../shared/data`` and ``--data
-    /work/shared/data`` name the same images, and spelling the folder another
-    way must not cost minutes of detection again.
-    """
-    ids = []
-    for p in paths:
-        try:
-            size = os.path.getsize(p)
-        except OSError:
-            size = -1
-        ids.append((os.path.relpath(p, root) if root else p, size))
-    return ids
 
 
 def detect_set(
@@ -284,9 +229,9 @@ def detect_set(
     # Only what changes whole-image detection keys the cache (min/max size are
     # overridden by the size band here).
     knobs = (config.cascade, config.scale_factor, config.min_neighbors, config.detect_width)
-    key = _digest(
+    key = digest(
         name,
-        _image_ids([s.path for s in samples], root),
+        image_ids([s.path for s in samples], root),
         knobs,
         TIGHT_PAD,
         TIGHT_UPSCALE,
@@ -332,7 +277,7 @@ def detect_set(
         unreadable=np.asarray(bad, np.int64),  # 0-d, as np.load gives it back
     )
     os.makedirs(cache_dir, exist_ok=True)
-    _atomic_save(path, lambda f: np.savez(f, **out))
+    atomic_save(path, lambda f: np.savez(f, **out))
     log.info(
         "%s: %d images, Haar found %d, fallback %d, unreadable %d", name, len(keep), det_a.sum(), (~det_a).sum(), bad
     )
@@ -365,12 +310,16 @@ def smile_probabilities(
     return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
-def raw_crop(image: np.ndarray, box: Union[Box, np.ndarray], spec: InputSpec) -> np.ndarray:
+def raw_crop(
+    image: np.ndarray, box: Union[Box, np.ndarray], spec: InputSpec, landmarks: Optional[np.ndarray] = None
+) -> np.ndarray:
     """One ``C, H, W`` uint8 crop: ``crop_faces`` without normalisation (exact integers).
 
-    ``box`` is ``(x, y, w, h)``, or a row of the ``boxes`` array of :func:`detect_set`.
+    ``box`` is ``(x, y, w, h)``, or a row of the ``boxes`` array of :func:`detect_set`;
+    ``landmarks`` is ``(5, 2)``, or None (or NaN) for the box crop.
     """
-    return crop_faces(image, [cast(Box, tuple(box))], raw_spec(spec))[0].astype(np.uint8)
+    marks = None if landmarks is None or not np.isfinite(landmarks).all() else landmarks
+    return crop_faces(image, [cast(Box, tuple(box))], raw_spec(spec), [marks])[0].astype(np.uint8)
 
 
 def build_crops(
@@ -380,11 +329,22 @@ def build_crops(
     cache_dir: str,
     config: DetectorConfig = DetectorConfig(),
 ) -> CropSet:
-    """Detect (cached) and crop (cached) one named set with ``crop_faces``."""
+    """Detect (cached) and crop (cached) one named set with ``crop_faces``, aligned if ``spec`` says so."""
     samples = load_set(data_dir, name)
     found = detect_set(name, samples, cache_dir, config, root=data_dir)
     paths = [samples[i].path for i in found["index"]]
-    key = _digest(name, _image_ids(paths, data_dir), raw_spec(spec).to_json(), found["boxes"].tolist())
+    marks = None
+    if spec.template is not None:
+        from .landmarks import landmarks_for_set  # YuNet: only aligned models need it
+
+        marks = landmarks_for_set(name, paths, found["boxes"], is_tight(name), cache_dir, data_dir)
+    key = digest(
+        name,
+        image_ids(paths, data_dir),
+        raw_spec(spec).to_json(),
+        found["boxes"].tolist(),
+        None if marks is None else np.nan_to_num(np.round(marks, 3), nan=-1).tolist(),
+    )
     path = os.path.join(cache_dir, "crops-{}-{}.npy".format(name, key))
     if os.path.isfile(path):
         crops = np.load(path)
@@ -394,6 +354,6 @@ def build_crops(
             image = read_image(p)
             if image is None:  # it was readable when its box was found and cached
                 raise ReactionError("{}: no longer readable (its face box is cached in {})".format(p, cache_dir))
-            crops[i] = raw_crop(image, found["boxes"][i], spec)
-        _atomic_save(path, lambda f: np.save(f, crops))
+            crops[i] = raw_crop(image, found["boxes"][i], spec, None if marks is None else marks[i])
+        atomic_save(path, lambda f: np.save(f, crops))
     return CropSet(name, paths, found["labels"], crops, found["boxes"], found["detected"])

@@ -35,6 +35,7 @@ RECIPE = (
     "size",
     "channels",
     "margin",
+    "align",
     "epochs",
     "batch_size",
     "lr",

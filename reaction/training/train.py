@@ -16,7 +16,6 @@ import logging
 import os
 import random
 import time
-import zlib
 from typing import Any, Dict, Tuple
 
 import numpy as np
@@ -25,6 +24,7 @@ from ..preprocess import InputSpec
 from ..types import ReactionError
 from . import architectures, datasets
 from .augment import augment, mixup, smoothed_targets
+from .cache import is_dev
 from .calibration import calibrated_offset, shift
 from .config import TrainConfig, parse_set
 from .distill import distilled_targets, teacher_predictions
@@ -32,10 +32,6 @@ from .export import export
 from .weight_average import WeightAverage
 
 log = logging.getLogger(__name__)
-
-
-def _is_dev(path: str, percent: int) -> bool:
-    return (zlib.crc32(os.path.basename(path).encode()) >> 8) % 100 < percent
 
 
 def load_training_data(cfg: TrainConfig) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -54,7 +50,7 @@ def load_training_data(cfg: TrainConfig) -> Tuple[np.ndarray, np.ndarray, np.nda
         if cfg.limit:
             # Not keyed on the seed: the members of an ensemble share one subset.
             idx = np.random.RandomState(0).permutation(idx)[: cfg.limit]
-        dev = np.array([_is_dev(cs.paths[i], cfg.dev_percent) for i in idx], bool)
+        dev = np.array([is_dev(cs.paths[i], cfg.dev_percent) for i in idx], bool)
         tr = idx[~dev]
         xs += [cs.crops[tr]] * repeat
         ys += [cs.labels[tr]] * repeat

@@ -214,6 +214,21 @@ def test_smile_accuracy_counts_matched_pairs():
                                                     (2, 7): True, (2, 9): False}) == (1.0, 4)
     # one wrong call and one missing call out of four
     assert scoring.smile_accuracy(matches, labels, {(1, 7): False, (1, 9): False, (2, 7): True}) == (0.5, 4)
+    # P(smile) values are calls at 0.5
+    assert scoring.smile_accuracy(matches, labels, {(1, 7): 0.7, (1, 9): 0.2, (2, 7): 0.4, (2, 9): 0.5}) == (0.5, 4)
+
+
+def test_smile_ranking_auc_and_the_best_threshold_for_the_pairs():
+    # smiles at 0.9, 0.4, 0.35; neutrals at 0.6, 0.3, 0.1; one smile never scored
+    pairs = [(1, 0.9), (1, 0.4), (1, 0.35), (0, 0.6), (0, 0.3), (0, 0.1), (1, None)]
+    r = scoring.smile_ranking(pairs)
+    # 9 smile-neutral pairs of scored faces, 7 in order (0.4 and 0.35 fall below 0.6)
+    assert r["auc"] == pytest.approx(7 / 9)
+    # calling smile at >= 0.35: 3 smiles right, 0.3 and 0.1 right, 0.6 wrong, the unscored one wrong
+    assert r["best_accuracy"] == pytest.approx(5 / 7) and r["best_threshold"] == 0.35
+    assert scoring.smile_ranking([(0, None)])["auc"] is None
+    # every face neutral: never calling a smile is best
+    assert scoring.smile_ranking([(0, 0.8), (0, 0.2)])["best_accuracy"] == 1.0
 
 
 def test_versus_section_flags_a_profile_that_loses_accuracy():

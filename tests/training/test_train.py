@@ -12,7 +12,9 @@ import pytest
 
 from helpers import FIXTURES
 
+from reaction import align
 from reaction.cli import train as train_cli
+from reaction.training.cache import is_dev
 from reaction.training import augment, calibration, config, datasets, distill, ensemble, evaluate, export, train, weight_average
 from reaction.preprocess import InputSpec, crop_faces, model_paths
 from reaction.smile import SmileNet
@@ -102,6 +104,14 @@ def test_training_and_run_time_crops_agree_byte_for_byte():
     off = (-5.5, 10.25, 60.0, 58.0)
     assert (datasets.normalise(datasets.raw_crop(image, off, rgb)[None], rgb).tobytes()
             == crop_faces(image, [off], rgb).tobytes())
+    # and aligned on landmarks, as YuNet gives them (a slight roll), and NaN landmarks as the box crop
+    aligned = config.TrainConfig(align=True).spec()
+    marks = align.absolute(np.array(aligned.template), box) + np.array([[0, -1.5], [0, 1.5], [0.4, 0], [0, -1], [0, 1]])
+    assert (datasets.normalise(datasets.raw_crop(image, box, aligned, marks)[None], aligned).tobytes()
+            == crop_faces(image, [box], aligned, [marks]).tobytes())
+    assert (datasets.raw_crop(image, box, aligned, np.full((5, 2), np.nan)).tobytes()
+            == datasets.raw_crop(image, box, aligned).tobytes())
+    assert datasets.raw_crop(image, box, aligned, marks).tobytes() != datasets.raw_crop(image, box, aligned).tobytes()
 
 
 def test_augment_keeps_shape_and_changes_pixels():
@@ -475,3 +485,26 @@ def test_members_without_the_set_bias_count_only_where_it_would_not_act(tmp_path
         with open(os.path.join(out, "smile-net-train.json"), "w") as f:
             json.dump(dict(old, history=[{}]), f)
         assert ensemble._finished_member(cfg, cfg.seed, out) is kept
+
+
+def test_genki_threshold_is_calibrated_on_the_train_dev_part_only(tmp_path, monkeypatch):
+    # 100 images per class; only genki-train exists, so the test set cannot be read.
+    data = _fake_data(tmp_path / "data", n=100)
+    monkeypatch.setattr(config.TrainConfig, "dev_percent", 30)
+
+    class Constant:
+        """Says P(smile) = 0.75 for every face."""
+        spec = InputSpec(32, 32)
+
+        def predict_batch(self, batch):
+            return np.full(len(batch), 0.75)
+
+    t, n_dev = evaluate.calibrated_threshold(Constant(), data, "genki-train", str(tmp_path / "cache"))
+    cs = datasets.build_crops(data, "genki-train", Constant.spec, str(tmp_path / "cache"))
+    dev = [i for i, p in enumerate(cs.paths) if "/train/" in p and is_dev(p, 30)]
+    assert n_dev == len(dev) and 0 < n_dev < len(cs.paths)
+    share = cs.labels[dev].mean()
+    # The log-loss optimum maps 0.75 to the dev part's smile share; the threshold is
+    # the P(smile) that lands on 0.5.
+    logit = lambda p: np.log(p / (1 - p))  # noqa: E731
+    assert t == pytest.approx(1 / (1 + np.exp(-(logit(0.75) - logit(share)))), abs=0.01)

@@ -25,9 +25,9 @@ class CountingNet:
     def __init__(self, net):
         self.net, self.boxes = net, []
 
-    def predict(self, image, boxes):
+    def predict(self, image, boxes, landmarks=None):
         self.boxes.append(len(boxes))
-        return self.net.predict(image, boxes)
+        return self.net.predict(image, boxes, landmarks)
 
 
 def audience(n, side=40):

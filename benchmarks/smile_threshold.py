@@ -9,10 +9,11 @@ copy of the model folder. Per threshold it reports laugh P/R/F1 per clip,
 the real clips pooled (events counted together), the synthetic audience, and
 per-frame smile accuracy (a call is P >= threshold).
 
-The threshold chosen is the one with the best mean of the pooled real-clip
-laugh F1 and the synthetic laugh F1, ties to the better real-clip per-frame
-accuracy. ``--write`` stores it in ``DIR/smile-net.json``. Writes
-``benchmarks/results/smile-threshold-<name>.md`` and its JSON.
+The threshold chosen (:func:`choose`) has the best synthetic laugh F1 among
+those whose pooled real-clip laugh F1 is within one event of the best, ties
+to the better real-clip per-frame accuracy. ``--write`` stores it in
+``DIR/smile-net.json``. Writes ``benchmarks/results/smile-threshold-<name>.md``
+and its JSON.
 """
 
 import argparse
@@ -82,9 +83,29 @@ def pooled(clips: Dict[str, dict]) -> dict:
     return dict(precision=p, recall=r, f1=2 * p * r / (p + r) if p + r else 0.0, smile=acc)
 
 
+def one_event(row: dict) -> float:
+    """How far one more (or one fewer) matched laugh moves a row's pooled real-clip F1.
+
+    F1 is ``2 * hit / (judged + truth)``, so one event is ``2 / (judged + truth)``.
+    """
+    judged = sum(c["laughs"]["judged"] for c in row["clips"].values())
+    truth = sum(c["laughs"]["truth"] for c in row["clips"].values())
+    return 2.0 / (judged + truth) if judged + truth else 0.0
+
+
 def choose(rows: List[dict]) -> dict:
-    return max(rows, key=lambda r: (round((r["real"]["f1"] + r["synthetic"]["laughs"]["f1"]) / 2, 4),
-                                    r["real"]["smile"]))
+    """The threshold with the best synthetic laugh F1 among those within one event of the best real F1.
+
+    The real clips hold few laughs (9 on the two shared clips): there, one
+    event moves F1 by about 0.1, and a pick made on that difference alone
+    follows noise (it ran to the edge of the grid, 0.15). So real F1 only
+    rules out thresholds more than one event worse than the best; the
+    synthetic audience (116 laughs) and then per-frame accuracy on the real
+    frames choose among the rest.
+    """
+    top = max(rows, key=lambda r: r["real"]["f1"])
+    near = [r for r in rows if r["real"]["f1"] >= top["real"]["f1"] - one_event(top) - 1e-9]
+    return max(near, key=lambda r: (round(r["synthetic"]["laughs"]["f1"], 4), r["real"]["smile"]))
 
 
 def write_report(path: str, argv: List[str], model_dir: str, rows: List[dict], best: dict) -> None:
@@ -94,7 +115,8 @@ def write_report(path: str, argv: List[str], model_dir: str, rows: List[dict], b
     lines += machine_description() + [""]
     lines += ["Laugh F1 per clip and pooled over the real clips (events counted together); smile acc.: per-frame "
               "accuracy of P >= threshold on the labelled frames where a track matched the person "
-              "(real clips pooled). Chosen: best mean of real pooled and synthetic laugh F1.", "",
+              "(real clips pooled). Chosen: best synthetic laugh F1 among the thresholds whose real pooled "
+              "laugh F1 is within one event of the best, then the best real smile acc.", "",
               "| threshold | hamilton F1 | covent-garden F1 | real P | real R | real F1 | real smile acc. "
               "| hamilton acc. | covent acc. | synthetic F1 | synthetic smile acc. |",
               "|---|---|---|---|---|---|---|---|---|---|---|"]

@@ -20,9 +20,10 @@ from reaction.types import ReactionError
 
 from helpers import MODELS as MODEL, ROOT
 FIXTURE = os.path.join(ROOT, "tests", "fixtures", "genki")
-# On this fixture the shipped model scores 89.5% (ROC AUC 0.973), in line with the full GENKI-4K test
-# figures in reaction/models/README.md (89.3%); the floor sits about 1.5 standard errors (200 images) lower.
-FIXTURE_ACCURACY_FLOOR = 0.87
+# On this fixture the shipped model scores 93.5% (ROC AUC 0.987) on aligned crops; on the full GENKI-4K
+# test it scores 91.5% (reaction/models/README.md). The floor sits about 1.3 standard errors (200 images)
+# under the latter; the box-crop model that shipped before scored 89.5% here.
+FIXTURE_ACCURACY_FLOOR = 0.89
 STANDARD_OPS = {"null", "Convolution", "BatchNorm", "Activation", "Pooling", "FullyConnected",
                 "Flatten", "softmax", "SoftmaxActivation", "elemwise_add", "_plus", "Dropout", "broadcast_add"}
 

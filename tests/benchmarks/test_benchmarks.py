@@ -231,6 +231,25 @@ def test_smile_ranking_auc_and_the_best_threshold_for_the_pairs():
     assert scoring.smile_ranking([(0, 0.8), (0, 0.2)])["best_accuracy"] == 1.0
 
 
+def test_the_threshold_pick_ignores_a_real_f1_lead_of_less_than_one_event():
+    from benchmarks.smile_threshold import choose, one_event
+
+    def row(t, hit, judged, synthetic_f1, smile=0.8):
+        truth = 9
+        f1 = 2 * hit / (judged + truth)
+        return dict(threshold=t, clips={"a": dict(laughs=dict(matched=hit, judged=judged, truth=truth))},
+                    real=dict(f1=f1, smile=smile), synthetic=dict(laughs=dict(f1=synthetic_f1)))
+
+    # 0.15 leads on the real clips by one matched laugh (8 of 10 events against 7 of 9), 0.30 holds
+    # the synthetic audience far better; 0.50 is two events behind and out however well it does there.
+    rows = [row(0.15, 8, 10, 0.70), row(0.30, 7, 9, 0.77), row(0.50, 5, 5, 0.90)]
+    assert one_event(rows[0]) == pytest.approx(2 / 19)
+    assert choose(rows)["threshold"] == 0.30
+    # Synthetic F1 level: the better per-frame accuracy on the real frames decides.
+    rows = [row(0.15, 8, 10, 0.70, smile=0.7), row(0.30, 8, 10, 0.70, smile=0.75)]
+    assert choose(rows)["threshold"] == 0.30
+
+
 def test_versus_section_flags_a_profile_that_loses_accuracy():
     from types import SimpleNamespace as NS
 

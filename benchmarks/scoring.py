@@ -16,9 +16,9 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
-from scipy.stats import rankdata
 
 from reaction.boxes import iou_matrix
+from reaction.training.evaluate import roc_auc
 from reaction.types import Box, ReactionError
 
 GtFrame = List[Tuple[int, Box, int]]  # (viewer id, box, conf)
@@ -180,11 +180,9 @@ def smile_ranking(pairs: Sequence[Tuple[int, Optional[float]]]) -> dict:
         return dict(auc=None, best_accuracy=None, best_threshold=None, pairs=len(pairs))
     y = np.array([lab for lab, _ in scored])
     p = np.array([v for _, v in scored])
-    n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
-    auc = None
-    if n_pos and n_neg:
-        ranks = rankdata(p)
-        auc = float((ranks[y == 1].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    n_neg = int(len(y) - y.sum())
+    auc = roc_auc(y, p)
+    auc = None if np.isnan(auc) else auc
     # Calling smile at P >= c for each candidate c (and never): right = smiles above + neutrals below.
     order = np.argsort(-p, kind="stable")
     ps, ys = p[order], y[order]

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from ..facecheck import DEFAULT_YUNET
+from ..preprocess import as_bgr
 from ..types import ReactionError
 from .cache import TIGHT_PAD, TIGHT_UPSCALE, atomic_save, digest, image_ids, prepare_tight, read_image
 
@@ -34,23 +35,14 @@ class _YuNet:
 
     def landmarks(self, image: np.ndarray, tight: bool, box: Sequence[float]) -> Optional[np.ndarray]:
         """(5, 2) landmarks in image pixels of the face nearest ``box``'s centre, or None."""
-        bgr = image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-        if bgr.shape[2] == 4:
-            bgr = cv2.cvtColor(bgr, cv2.COLOR_BGRA2BGR)
-        bgr, pad, up = prepare_tight(bgr) if tight else (bgr, 0, 1.0)
+        bgr, pad, up = prepare_tight(as_bgr(image)) if tight else (as_bgr(image), 0, 1.0)
         self.net.setInputSize((bgr.shape[1], bgr.shape[0]))
         _, faces = self.net.detect(bgr)
         if faces is None or not len(faces):
             return None
-        cx, cy = box[0] + box[2] / 2.0, box[1] + box[3] / 2.0
-        best, best_d = None, None
-        for row in faces:
-            marks = row[4:14].reshape(5, 2).astype(np.float64) / up - pad
-            mx, my = marks.mean(axis=0)
-            d = (mx - cx) ** 2 + (my - cy) ** 2
-            if best_d is None or d < best_d:
-                best, best_d = marks, d
-        return best
+        centre = np.array([box[0] + box[2] / 2.0, box[1] + box[3] / 2.0])
+        found = [row[4:14].reshape(5, 2).astype(np.float64) / up - pad for row in faces]
+        return min(found, key=lambda marks: float(((marks.mean(axis=0) - centre) ** 2).sum()))
 
 
 def landmarks_for_set(
